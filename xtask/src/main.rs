@@ -1,0 +1,34 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! `ci` is what `.ci/run` runs on a clean clone: formatting, lints, docs, then
+//! every test, ending with one summary line (`summary: N passed, N failed`).
+
+mod ci;
+mod cmd;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci        fmt --check, clippy -D warnings, doc -D warnings, then every test
+";
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("-h" | "--help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}

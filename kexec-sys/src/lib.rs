@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+pub mod flags;
+pub mod load;
+#[cfg(target_os = "linux")]
+pub mod syscall;
+pub mod sysfs;
+pub mod uapi;
+
+pub use error::{Call, Error, ErrorKind};
+pub use flags::{KexecFileFlags, KexecLoadFlags};
+pub use load::{
+    Segment, check_segments, kexec_file_load, kexec_file_unload, kexec_load, kexec_unload,
+    reboot_kexec,
+};
+pub use sysfs::{CrashHotplug, CrashNotes, KexecStatus, KexecSysfs, VmcoreinfoLocation};
+pub use uapi::{Arch, KexecSegment, SyscallNumbers};
+
+/// Replays the sysfs value parsers on arbitrary bytes (the fuzz target body).
+/// Returns how many of the parsers accepted the input.
+pub fn fuzz_sysfs_values(data: &[u8]) -> usize {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return 0;
+    };
+    usize::from(sysfs::parse_bool(text).is_ok())
+        + usize::from(sysfs::parse_decimal(text).is_ok())
+        + usize::from(sysfs::parse_hex(text).is_ok())
+        + usize::from(sysfs::parse_vmcoreinfo(text).is_ok())
+}

@@ -114,11 +114,11 @@ fn cmdline() -> impl Strategy<Value = (Vec<Token>, String)> {
     })
 }
 
+/// size, base, high, low, cma — or the failure kind.
+type Outcome = Result<(u64, Option<u64>, bool, Option<u64>, Option<u64>), &'static str>;
+
 /// What the newest x86_64 kernel does, written from the grammar alone.
-fn model(
-    tokens: &[Token],
-    ram: u64,
-) -> Result<(u64, Option<u64>, bool, Option<u64>, Option<u64>), &'static str> {
+fn model(tokens: &[Token], ram: u64) -> Outcome {
     let last = |f: fn(&Token) -> Option<u64>| tokens.iter().rev().find_map(f);
     let cma = last(|t| {
         if let Token::Cma(s) = t {

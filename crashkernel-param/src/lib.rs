@@ -141,3 +141,11 @@ impl fmt::Display for Size {
         write!(f, "{}", self.0)
     }
 }
+
+impl core::error::Error for Malformed {}
+impl core::error::Error for Failure {}
+impl core::error::Error for EditError {}
+impl core::error::Error for RecommendError {}
+impl core::error::Error for UnknownArch {}
+impl core::error::Error for UnknownDistro {}
+impl core::error::Error for BadKernelVersion {}

@@ -1,1 +1,7 @@
-//! Reference tools.
+#![doc = include_str!("../README.md")]
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod crashkernel;
+pub mod size;

@@ -9,6 +9,7 @@ extern crate alloc;
 mod build;
 mod decode;
 mod error;
+pub mod fuzz;
 mod note;
 mod parse;
 mod prstatus;

@@ -69,10 +69,16 @@ impl FileHeader {
     /// [`Error::Truncated`] naming the exact end it needs.
     pub fn tables_end(&self) -> Result<u64> {
         let ehdr = self.class.ehdr_size() as u64;
+        // With PN_XNUM the count is not known yet: the table starts at e_phoff.
+        let count = if self.phnum == PN_XNUM {
+            0
+        } else {
+            u64::from(self.phnum)
+        };
         let phdrs = table_end(
             "program header table",
             self.phoff,
-            u64::from(self.phnum),
+            count,
             self.class.phdr_size() as u64,
         )?;
         let mut end = ehdr.max(phdrs);
@@ -219,6 +225,16 @@ impl<'a> ElfCore<'a> {
     /// The bytes this view was made from.
     pub fn data(&self) -> &'a [u8] {
         self.data
+    }
+
+    /// The end offset of the file header, the program header table and (with `PN_XNUM`)
+    /// section header 0: the leading bytes a reader needs for the headers.
+    pub fn tables_end(&self) -> u64 {
+        let phdrs = self.header.phoff.saturating_add(
+            u64::from(self.phnum).saturating_mul(self.header.class.phdr_size() as u64),
+        );
+        // parse() checked every table against the slice, so none of these overflow.
+        self.header.tables_end().unwrap_or(0).max(phdrs)
     }
 
     /// The number of program headers, after resolving `PN_XNUM`.

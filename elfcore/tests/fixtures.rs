@@ -1,0 +1,262 @@
+//! The real dumps made by `cargo xtask fixtures` parse: QEMU's `dump-guest-memory` ELF files,
+//! makedumpfile `-E` output and the kernel's own `/proc/vmcore`, x86_64 and arm64.
+//!
+//! Reads `$KDUMP_FIXTURES/manifest.json`; fails (never skips) when the variable is unset or a
+//! listed file is missing. Dumps are large, so only the header tables and the note segments
+//! are read, by offset.
+#![cfg(feature = "fixture-tests")]
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use elfcorehdr::{
+    Class, DecodedNote, ElfCore, Endian, Error, FileHeader, Machine, Notes, ProgramHeader,
+    Registers, raw,
+};
+use serde_json::Value;
+
+fn fixtures() -> (PathBuf, Value) {
+    let dir = std::env::var_os("KDUMP_FIXTURES")
+        .map(PathBuf::from)
+        .expect("KDUMP_FIXTURES must name the folder made by `cargo xtask fixtures`");
+    let manifest = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    let json: Value = serde_json::from_str(&text).expect("manifest.json is JSON");
+    assert_eq!(json["schema"], 1, "manifest schema");
+    (dir, json)
+}
+
+fn read_range(file: &mut File, offset: u64, len: u64) -> Vec<u8> {
+    let len = usize::try_from(len).expect("length fits in memory");
+    assert!(
+        len <= 64 << 20,
+        "refusing to read {len} bytes of headers or notes"
+    );
+    let mut buf = vec![0u8; len];
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// Reads just enough of the file for the header tables.
+fn read_headers(file: &mut File) -> Vec<u8> {
+    let first = read_range(file, 0, 64);
+    let header = FileHeader::parse(&first).expect("ELF file header");
+    let mut want = header.tables_end().expect("header tables");
+    loop {
+        let bytes = read_range(file, 0, want);
+        match ElfCore::parse(&bytes) {
+            Ok(_) => return bytes,
+            Err(Error::Truncated { offset, len, .. }) if offset + len > want => want = offset + len,
+            Err(e) => panic!("parsing headers: {e}"),
+        }
+    }
+}
+
+struct Report {
+    prstatus: Vec<Registers>,
+    qemu_rips: Vec<u64>,
+    osrelease: Option<String>,
+    loads: usize,
+}
+
+fn check_elf(path: &Path, kind: &str, dump: &Value, size: u64) -> Report {
+    let arch = dump["arch"].as_str().unwrap();
+    let (machine, kernel_floor) = match arch {
+        "x86_64" => (Machine::X86_64, 0xffff_8000_0000_0000u64),
+        "aarch64" | "arm64" => (Machine::AARCH64, 0xffff_0000_0000_0000u64),
+        other => panic!("{}: no expectations for arch {other}", path.display()),
+    };
+    let mut file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let actual = file.metadata().unwrap().len();
+    assert_eq!(
+        actual,
+        size,
+        "{}: size differs from the manifest",
+        path.display()
+    );
+    let headers = read_headers(&mut file);
+    let core = ElfCore::parse(&headers).unwrap();
+    let h = *core.header();
+    assert_eq!(h.e_type, raw::ET_CORE, "{}", path.display());
+    assert_eq!(h.machine, machine, "{}", path.display());
+    assert_eq!(
+        (h.class, h.endian),
+        (Class::Elf64, Endian::Little),
+        "{}",
+        path.display()
+    );
+
+    let phdrs: Vec<ProgramHeader> = core.program_headers().collect();
+    let loads = phdrs.iter().filter(|p| p.is_load()).count();
+    assert!(loads > 0, "{}: no PT_LOAD", path.display());
+    for p in phdrs.iter().filter(|p| p.is_load()) {
+        assert!(p.filesz <= p.memsz, "{}: {p:?}", path.display());
+        let end = p.offset.checked_add(p.filesz).unwrap();
+        assert!(
+            end <= actual,
+            "{}: PT_LOAD past the end of the file: {p:?}",
+            path.display()
+        );
+    }
+    let notes: Vec<_> = phdrs.iter().filter(|p| p.is_note()).collect();
+    assert!(!notes.is_empty(), "{}: no PT_NOTE", path.display());
+    if kind != "qemu-elf" {
+        // The kernel and makedumpfile merge all notes into one PT_NOTE, first.
+        assert_eq!(notes.len(), 1, "{}", path.display());
+        assert!(phdrs[0].is_note(), "{}", path.display());
+    }
+
+    let mut report = Report {
+        prstatus: Vec::new(),
+        qemu_rips: Vec::new(),
+        osrelease: None,
+        loads,
+    };
+    for ph in notes {
+        let bytes = read_range(&mut file, ph.offset, ph.filesz);
+        for note in Notes::with_base(&bytes, h.endian, ph.offset) {
+            let note = note.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            match note
+                .decode(h.machine, h.endian)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            {
+                DecodedNote::PrStatus(p) => report.prstatus.push(p.registers),
+                DecodedNote::QemuCpuState(q) => {
+                    assert_eq!(q.version, 1);
+                    report.qemu_rips.push(q.rip);
+                }
+                DecodedNote::VmcoreInfo(v) => {
+                    assert!(
+                        report.osrelease.is_none(),
+                        "{}: two VMCOREINFO notes",
+                        path.display()
+                    );
+                    report.osrelease = v.osrelease().map(str::to_owned);
+                    let page = v.page_size().unwrap().expect("PAGESIZE");
+                    assert!(page.is_power_of_two() && page >= 4096);
+                    assert!(
+                        v.symbol("init_uts_ns")
+                            .unwrap()
+                            .is_some_and(|a| a >= kernel_floor)
+                    );
+                    assert!(v.entries().count() > 50);
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        report.osrelease.as_deref(),
+        dump["kernel_release"].as_str(),
+        "{}: VMCOREINFO OSRELEASE",
+        path.display()
+    );
+    let cpus = usize::try_from(dump["cpus"].as_u64().unwrap()).unwrap();
+    for r in &report.prstatus {
+        assert_eq!(r.machine(), machine);
+    }
+    match kind {
+        "qemu-elf" => {
+            assert_eq!(
+                report.prstatus.len(),
+                cpus,
+                "{}: one NT_PRSTATUS per vCPU",
+                path.display()
+            );
+            if machine == Machine::X86_64 {
+                // QEMU's own CPU state agrees with its NT_PRSTATUS, CPU by CPU.
+                let rips: Vec<_> = report
+                    .prstatus
+                    .iter()
+                    .map(Registers::instruction_pointer)
+                    .collect();
+                assert_eq!(report.qemu_rips, rips, "{}", path.display());
+            }
+        }
+        "md-E" => {
+            // Copied from the source dump; compared with it in real_elf_dumps_parse.
+            assert!(
+                (1..=cpus).contains(&report.prstatus.len()),
+                "{}",
+                path.display()
+            );
+        }
+        _ => {
+            // Written by crash_save_cpu at the panic: every CPU was in the kernel.
+            assert!(
+                (1..=cpus).contains(&report.prstatus.len()),
+                "{}: {} NT_PRSTATUS notes for {cpus} CPUs",
+                path.display(),
+                report.prstatus.len()
+            );
+            for r in &report.prstatus {
+                let ip = r.instruction_pointer();
+                assert!(
+                    ip >= kernel_floor,
+                    "{}: instruction pointer {ip:#x} is not a kernel address",
+                    path.display()
+                );
+                assert!(
+                    r.stack_pointer() >= kernel_floor,
+                    "{}: stack pointer",
+                    path.display()
+                );
+            }
+        }
+    }
+    report
+}
+
+#[test]
+fn real_elf_dumps_parse() {
+    let (dir, manifest) = fixtures();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for dump in manifest["dumps"].as_array().expect("dumps") {
+        let mut reports = std::collections::HashMap::new();
+        for f in dump["files"].as_array().expect("files") {
+            let kind = f["kind"].as_str().unwrap();
+            if !matches!(kind, "qemu-elf" | "md-E" | "proc-vmcore") {
+                continue;
+            }
+            assert_eq!(f["format"], "elf");
+            let path = dir.join(f["path"].as_str().unwrap());
+            assert!(path.is_file(), "listed file missing: {}", path.display());
+            let report = check_elf(&path, kind, dump, f["size"].as_u64().unwrap());
+            eprintln!(
+                "{}: {} PT_LOAD, {} NT_PRSTATUS, OSRELEASE {}",
+                path.display(),
+                report.loads,
+                report.prstatus.len(),
+                report.osrelease.as_deref().unwrap_or_default()
+            );
+            seen.push((dump["arch"].as_str().unwrap().to_owned(), kind.to_owned()));
+            reports.insert(kind, report.prstatus);
+        }
+        // makedumpfile -E carries the registers of the dump it read, unchanged.
+        if let Some(md) = reports.get("md-E") {
+            let source = reports
+                .get("proc-vmcore")
+                .or_else(|| reports.get("qemu-elf"));
+            if let Some(source) = source {
+                assert_eq!(
+                    md, source,
+                    "{}: md-E registers differ from its source",
+                    dump["name"]
+                );
+            }
+        }
+    }
+    for (arch, kind) in [
+        ("x86_64", "qemu-elf"),
+        ("aarch64", "qemu-elf"),
+        ("x86_64", "proc-vmcore"),
+    ] {
+        assert!(
+            seen.iter().any(|(a, k)| a == arch && k == kind),
+            "the manifest has no {kind} dump for {arch}"
+        );
+    }
+}

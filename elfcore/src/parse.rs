@@ -418,3 +418,70 @@ impl<'a> Iterator for CoreNotes<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{Target, write_headers};
+    use alloc::vec::Vec;
+
+    fn core_bytes(target: Target, phdrs: &[ProgramHeader]) -> Vec<u8> {
+        let mut b = Vec::new();
+        write_headers(&mut b, target, phdrs).unwrap();
+        b
+    }
+
+    #[test]
+    fn reads_both_classes_and_orders() {
+        let phdrs = [
+            ProgramHeader::note(0x100, 0, 0x20),
+            ProgramHeader::load(0x1000, 0xc000_0000, 0, 0x1000, 0x2000),
+        ];
+        for target in [
+            Target::x86_64(),
+            Target::s390x(),
+            Target::i386(),
+            Target::arm().with_class(Class::Elf32),
+        ] {
+            let b = core_bytes(target, &phdrs);
+            let core = ElfCore::parse(&b).unwrap();
+            assert_eq!(core.header().machine, target.machine);
+            assert_eq!(core.header().endian, target.endian);
+            assert_eq!(core.program_headers().len(), 2);
+            assert_eq!(core.program_headers().collect::<Vec<_>>(), phdrs);
+            assert_eq!(core.tables_end(), b.len() as u64);
+        }
+    }
+
+    #[test]
+    fn phoff_is_taken_wherever_it_points() {
+        // Program headers after 64 bytes of something else, as QEMU writes its dumps.
+        let phdrs = [ProgramHeader::load(0, 1, 2, 3, 4)];
+        let mut b = core_bytes(Target::x86_64(), &phdrs);
+        let table = b.split_off(64);
+        b.extend_from_slice(&[0xee; 64]);
+        b.extend_from_slice(&table);
+        b[32..40].copy_from_slice(&128u64.to_le_bytes());
+        let core = ElfCore::parse(&b).unwrap();
+        assert_eq!(core.program_headers().next(), Some(phdrs[0]));
+    }
+
+    #[test]
+    fn segment_outside_the_slice_is_truncated() {
+        let b = core_bytes(
+            Target::x86_64(),
+            &[ProgramHeader::note(0x7fa1_8c00, 0x7fa1_8c00, 0x1b0)],
+        );
+        let core = ElfCore::parse(&b).unwrap();
+        let notes: Vec<_> = core.notes().collect();
+        assert_eq!(
+            notes,
+            [Err(Error::Truncated {
+                what: "segment",
+                offset: 0x7fa1_8c00,
+                len: 0x1b0,
+                available: b.len() as u64,
+            })]
+        );
+    }
+}

@@ -362,3 +362,59 @@ fn direct_map_defaults() {
     assert_eq!(h[0].vaddr, 0xffff_0000_0000_0000);
     let _ = Endian::Big;
 }
+
+proptest! {
+    #[test]
+    fn notes_round_trip(
+        big in any::<bool>(),
+        notes in proptest::collection::vec(("[A-Za-z]{1,12}", any::<u32>(), proptest::collection::vec(any::<u8>(), 0..64)), 0..8),
+        padding in 0usize..64,
+    ) {
+        let endian = if big { Endian::Big } else { Endian::Little };
+        let mut w = NoteWriter::new(endian);
+        for (name, ty, desc) in &notes {
+            w.push(name.as_bytes(), *ty, desc).unwrap();
+        }
+        let mut bytes = w.into_bytes();
+        let expected_len: usize = notes.iter().map(|(n, _, d)| elfcorehdr::note_size(n.len(), d.len()).unwrap()).sum();
+        prop_assert_eq!(bytes.len(), expected_len);
+        // The kernel's per-CPU buffers end in zeros: they end the walk.
+        bytes.resize(bytes.len() + padding, 0);
+        let got: Vec<_> = elfcorehdr::Notes::with_base(&bytes, endian, 7).map(Result::unwrap).collect();
+        prop_assert_eq!(got.len(), notes.len());
+        let mut offset = 7;
+        for (g, (name, ty, desc)) in got.iter().zip(&notes) {
+            prop_assert_eq!(g.name, name.as_bytes());
+            prop_assert_eq!(g.n_type, *ty);
+            prop_assert_eq!(g.desc, &desc[..]);
+            prop_assert_eq!(g.offset, offset);
+            offset += elfcorehdr::note_size(name.len(), desc.len()).unwrap() as u64;
+        }
+    }
+
+    #[test]
+    fn vmcoreinfo_values_round_trip(
+        sym in "[a-z_]{1,16}", addr in any::<u64>(), size in any::<u64>(), number in any::<i64>(),
+        member in "[a-z_]{1,8}", crash in any::<u64>(), koff in any::<u64>(), page in any::<u64>(),
+        release in "[0-9a-z.+-]{1,30}",
+    ) {
+        let text = format!(
+            "OSRELEASE={release}\nPAGESIZE={page}\nSYMBOL({sym})={addr:x}\nSIZE({sym})={size}\n\
+             OFFSET({sym}.{member})={size}\nLENGTH({sym})={size}\nNUMBER({sym})={number}\n\
+             KERNELOFFSET={koff:x}\nCRASHTIME={crash}\nARCH_KEY({sym})=x\n"
+        );
+        let v = elfcorehdr::VmcoreInfo::parse(text.as_bytes()).unwrap();
+        prop_assert_eq!(v.osrelease(), Some(release.as_str()));
+        prop_assert_eq!(v.page_size(), Ok(Some(page)));
+        prop_assert_eq!(v.symbol(&sym), Ok(Some(addr)));
+        prop_assert_eq!(v.size(&sym), Ok(Some(size)));
+        prop_assert_eq!(v.offset(&sym, &member), Ok(Some(size)));
+        prop_assert_eq!(v.length(&sym), Ok(Some(size)));
+        prop_assert_eq!(v.number_value(&sym), Ok(Some(number)));
+        prop_assert_eq!(v.kernel_offset(), Ok(Some(koff)));
+        prop_assert_eq!(v.crash_time(), Ok(Some(crash)));
+        let arch_key = format!("ARCH_KEY({sym})");
+        prop_assert_eq!(v.get(elfcorehdr::Key::Other(&arch_key)).map(|e| e.value), Some("x"));
+        prop_assert_eq!(v.entries().count(), 10);
+    }
+}

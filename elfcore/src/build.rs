@@ -122,6 +122,10 @@ pub struct PhysRange {
 }
 
 impl PhysRange {
+    /// x86's low 1 MiB, which the kernel leaves out of the dumped RAM on x86_64 (it is
+    /// always reserved, and kexec_file copies it aside for the capture kernel).
+    pub const X86_LOW_1M: PhysRange = PhysRange::new(0, 0x10_0000);
+
     /// `start..end`.
     pub const fn new(start: u64, end: u64) -> PhysRange {
         PhysRange { start, end }
@@ -339,6 +343,27 @@ impl CrashHeaderBuilder {
     pub fn spare_program_headers(mut self, count: u32) -> CrashHeaderBuilder {
         self.spare_phdrs = count;
         self
+    }
+
+    /// An upper bound of the size [`build`](Self::build) returns, known before the ranges
+    /// are cut: every excluded range can split at most one RAM range in two. A loader places
+    /// the header's own buffer with this size, then excludes that buffer and builds.
+    pub fn size_bound(&self) -> Result<u64> {
+        let overflow = Error::SizeOverflow {
+            what: "header size",
+        };
+        let phdrs = (self.cpu_notes.len() as u64)
+            .checked_add(u64::from(self.vmcoreinfo.is_some()))
+            .and_then(|n| n.checked_add(u64::from(self.kernel_text.is_some())))
+            .and_then(|n| n.checked_add(self.ram.len() as u64))
+            .and_then(|n| n.checked_add(self.exclude.len() as u64))
+            .and_then(|n| n.checked_add(u64::from(self.spare_phdrs)))
+            .ok_or(overflow.clone())?;
+        phdrs
+            .checked_mul(self.target.class.phdr_size() as u64)
+            .and_then(|n| n.checked_add(self.target.class.ehdr_size() as u64))
+            .and_then(|n| round_up(n, HEADER_ALIGN))
+            .ok_or(overflow)
     }
 
     /// The RAM ranges that get a `PT_LOAD`: the RAM ranges, sorted, minus the excluded ones.

@@ -137,6 +137,7 @@ proptest! {
         let built = b.program_headers().unwrap();
         let bytes = b.build().unwrap();
         prop_assert_eq!(bytes.len() % 4096, 0);
+        prop_assert!(bytes.len() as u64 <= b.size_bound().unwrap());
         let core = ElfCore::parse(&bytes).unwrap();
         let h = core.header();
         prop_assert_eq!(h.class, s.target.class);

@@ -5,6 +5,7 @@
 
 mod ci;
 mod cmd;
+mod fixtures;
 
 use anyhow::{Result, bail};
 
@@ -12,6 +13,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci        fmt --check, clippy -D warnings, doc -D warnings, then every test
+  fixtures  make or reuse the real kernels and vmcores tests read (see docs/TESTING.md)
 ";
 
 fn main() {
@@ -25,6 +27,7 @@ fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("fixtures") => fixtures::run(&args[1..]),
         Some("-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

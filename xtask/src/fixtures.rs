@@ -1,0 +1,187 @@
+//! `cargo xtask fixtures`: real test inputs made reproducibly on this
+//! machine: Debian kernels of seven architectures and real vmcores taken
+//! from QEMU guests and from a real kdump, run through the peers
+//! (makedumpfile, vmcore-dmesg), into a cache folder outside the checkout.
+//!
+//! The cache is `$KDUMP_FIXTURES`, else `~/.cache/kdump-fixtures`. Every
+//! fixture has a stamp in its folder; a stamped fixture is reused, so a
+//! second run only checks and rewrites `manifest.json`. `--force NAME`
+//! remakes one. `docs/TESTING.md` says how each is made.
+
+mod apt;
+mod dumps;
+mod guest;
+mod host;
+mod kernels;
+pub mod manifest;
+
+use anyhow::{Context, Result, bail};
+use manifest::{Manifest, write_json_atomic};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The environment variable naming the fixture folder (tests read it too).
+pub const ENV: &str = "KDUMP_FIXTURES";
+
+const USAGE: &str = "usage: cargo xtask fixtures [--force NAME]... [--list]
+
+Makes (or reuses) every fixture in $KDUMP_FIXTURES (default ~/.cache/kdump-fixtures)
+and ends with the path of manifest.json.
+
+  --force NAME   remake NAME even if cached: a dump name (x86_64-512M, x86_64-2G,
+                 x86_64-kdump-1G, arm64-512M), kernel-ARCH (kernel-amd64, ...),
+                 kernels (all seven), tools, dumps (all dumps), or all
+  --list         print the names and exit
+";
+
+/// What to remake even when cached.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub force: Vec<String>,
+}
+
+impl Options {
+    pub fn forced(&self, name: &str, group: &str) -> bool {
+        self.force
+            .iter()
+            .any(|f| f == name || f == group || f == "all")
+    }
+}
+
+/// Collects how long each step took, printed at the end and kept in
+/// `timings.json` beside the manifest.
+#[derive(Debug, Default)]
+pub struct Clock {
+    steps: Vec<(String, f64, bool)>,
+}
+
+impl Clock {
+    /// Runs `f` as step `name`; `f` says whether it reused a cached result.
+    pub fn step<T>(&mut self, name: &str, f: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
+        let start = Instant::now();
+        eprintln!("\nfixtures: == {name} ==");
+        let (value, reused) = f().with_context(|| format!("fixture step {name}"))?;
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "fixtures: {name}: {} in {secs:.1} s",
+            if reused { "reused" } else { "made" }
+        );
+        self.steps.push((name.to_string(), secs, reused));
+        Ok(value)
+    }
+
+    pub fn record(&mut self, name: &str, secs: f64) {
+        self.steps.push((name.to_string(), secs, false));
+    }
+
+    fn print(&self) {
+        eprintln!("\nfixtures: timings");
+        for (name, secs, reused) in &self.steps {
+            let how = if *reused { "reused" } else { "made" };
+            eprintln!("  {name:<40} {secs:>8.1} s  {how}");
+        }
+    }
+}
+
+/// The fixture folder: `$KDUMP_FIXTURES`, else `~/.cache/kdump-fixtures`.
+pub fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context("neither KDUMP_FIXTURES nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cache/kdump-fixtures"))
+}
+
+/// Makes or reuses every fixture and returns the folder holding
+/// `manifest.json` (what `cargo xtask ci` calls before the fixture tests).
+pub fn ensure() -> Result<PathBuf> {
+    ensure_with(&Options::default())
+}
+
+/// [`ensure`] with options.
+pub fn ensure_with(opts: &Options) -> Result<PathBuf> {
+    let started = Instant::now();
+    let cache = cache_dir()?;
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let cache = cache.canonicalize()?;
+    eprintln!("fixtures: cache folder {}", cache.display());
+    let mut clock = Clock::default();
+
+    clock.step("host packages", || host::ensure_packages().map(|r| ((), r)))?;
+
+    let mut kernels = Vec::new();
+    for spec in &kernels::KERNELS {
+        let name = format!("kernel-{}", spec.arch);
+        let force = opts.forced(&name, "kernels");
+        let entry = clock.step(&name, || kernels::ensure(&cache, spec, force))?;
+        eprintln!(
+            "fixtures: {} {} {} ({}) -> {}",
+            entry.debian_arch, entry.package, entry.version, entry.format, entry.image
+        );
+        kernels.push(entry);
+    }
+
+    let dumps = dumps::ensure_all(&cache, &kernels, opts, &mut clock)?;
+
+    let manifest = Manifest {
+        schema: 1,
+        kernels,
+        dumps,
+    };
+    let path = cache.join("manifest.json");
+    write_json_atomic(&path, &manifest)?;
+    clock.record("total", started.elapsed().as_secs_f64());
+    clock.print();
+    let timings: Vec<_> = clock
+        .steps
+        .iter()
+        .map(|(n, s, r)| serde_json::json!({"step": n, "seconds": (s * 10.0).round() / 10.0, "reused": r}))
+        .collect();
+    write_json_atomic(&cache.join("timings.json"), &timings)?;
+    Ok(cache)
+}
+
+/// `cargo xtask fixtures [--force NAME]...`
+pub fn run(args: &[String]) -> Result<()> {
+    let mut opts = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--force" => opts
+                .force
+                .push(it.next().context("--force needs a NAME")?.clone()),
+            "--list" => {
+                for spec in &kernels::KERNELS {
+                    println!("kernel-{}", spec.arch);
+                }
+                for d in dumps::NAMES {
+                    println!("{d}");
+                }
+                println!("tools");
+                return Ok(());
+            }
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown fixtures option {other:?}\n{USAGE}"),
+        }
+    }
+    let known = |name: &str| {
+        ["all", "kernels", "dumps", "tools"].contains(&name)
+            || dumps::NAMES.contains(&name)
+            || kernels::KERNELS
+                .iter()
+                .any(|k| name == format!("kernel-{}", k.arch))
+    };
+    if let Some(bad) = opts.force.iter().find(|n| !known(n)) {
+        bail!("--force {bad:?}: no such fixture (see --list)");
+    }
+    let dir = if opts.force.is_empty() {
+        ensure()?
+    } else {
+        ensure_with(&opts)?
+    };
+    println!("{}", dir.join("manifest.json").display());
+    Ok(())
+}

@@ -4,7 +4,7 @@
 //! needs, with a caller-set output limit.
 //!
 //! Decoders: gzip through `flate2` (zlib-rs backend), zstd through `ruzstd`,
-//! xz and raw lzma through `lzma-rs`. bzip2, lz4 and lzo are recognised only.
+//! xz (with the BCJ filters kernels use) and raw lzma through `lzma-rust2`. bzip2, lz4 and lzo are recognised only.
 
 use core::fmt;
 use std::io::{Read, Write};
@@ -164,21 +164,21 @@ pub fn decompress(data: &[u8], codec: Compression, limit: u64, offset: u64) -> R
                 }
             })?;
         }
-        Compression::Xz => {
-            let mut input = data;
-            let r = lzma_rs::xz_decompress(&mut input, &mut sink);
-            if sink.hit {
-                return Err(too_large);
-            }
-            r.map_err(|e| corrupt(e.to_string()))?;
-        }
-        Compression::Lzma => {
-            let mut input = data;
-            let opts = lzma_rs::decompress::Options {
-                memlimit: Some(lim),
-                ..Default::default()
+        Compression::Xz | Compression::Lzma => {
+            // The dictionary is allocated up front; cap it so hostile headers
+            // cannot ask for more than the output limit (at least 16 MiB,
+            // at most 256 MiB: kernels use 32 MiB).
+            let mem_kb =
+                u32::try_from((limit / 1024).clamp(16 * 1024, 256 * 1024)).unwrap_or(256 * 1024);
+            let r = if codec == Compression::Xz {
+                let mut dec = lzma_rust2::XzReader::new_mem_limit(data, false, mem_kb);
+                copy_bounded(&mut dec, &mut sink)
+            } else {
+                match lzma_rust2::LzmaReader::new_mem_limit(data, mem_kb, None) {
+                    Ok(mut dec) => copy_bounded(&mut dec, &mut sink),
+                    Err(e) => Err(e),
+                }
             };
-            let r = lzma_rs::lzma_decompress_with_options(&mut input, &mut sink, &opts);
             if sink.hit {
                 return Err(too_large);
             }
@@ -240,7 +240,11 @@ mod tests {
             }
         }
         let l = lzma(&text);
+        assert_eq!(sniff(&l), Some(Compression::Lzma));
         assert_eq!(decompress(&l, Compression::Lzma, 1 << 30, 0).unwrap(), text);
+        // x86 kernels are xz with the x86 BCJ filter (scripts/xz_wrap.sh).
+        let bcj = crate::testutil::xz_with_filter(&text, Some(lzma_rust2::FilterType::BcjX86));
+        assert_eq!(decompress(&bcj, Compression::Xz, 1 << 30, 0).unwrap(), text);
     }
 
     #[test]

@@ -70,8 +70,14 @@ impl Clock {
         Ok(value)
     }
 
+    /// Records a step timed by the caller.
     pub fn record(&mut self, name: &str, secs: f64) {
         self.steps.push((name.to_string(), secs, false));
+    }
+
+    /// Records a step whose cached result was reused.
+    pub fn reused(&mut self, name: &str) {
+        self.steps.push((name.to_string(), 0.0, true));
     }
 
     fn print(&self) {

@@ -89,13 +89,79 @@ impl Clock {
     }
 }
 
-/// The fixture folder: `$KDUMP_FIXTURES`, else `~/.cache/kdump-fixtures`.
+/// The fixture folder: `$KDUMP_FIXTURES`, else `~/.cache/kdump-fixtures`
+/// (`/var/tmp/kdump-fixtures` when `HOME` is unset).
 pub fn cache_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(ENV).filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let home = std::env::var_os("HOME").context("neither KDUMP_FIXTURES nor HOME is set")?;
-    Ok(PathBuf::from(home).join(".cache/kdump-fixtures"))
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".cache/kdump-fixtures")),
+        None => {
+            eprintln!("fixtures: HOME is unset; using /var/tmp/kdump-fixtures");
+            Ok(PathBuf::from("/var/tmp/kdump-fixtures"))
+        }
+    }
+}
+
+/// One run at a time per fixture folder: `<cache>/.lock/` made with an
+/// atomic `mkdir`, holding the owner's pid; a lock whose owner is gone is
+/// taken over.
+#[derive(Debug)]
+struct CacheLock(PathBuf);
+
+impl CacheLock {
+    fn acquire(cache: &std::path::Path) -> Result<CacheLock> {
+        let dir = cache.join(".lock");
+        let started = Instant::now();
+        let mut said = false;
+        loop {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    std::fs::write(dir.join("pid"), std::process::id().to_string())?;
+                    return Ok(CacheLock(dir));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+            }
+            let owner = std::fs::read_to_string(dir.join("pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok());
+            let who = owner.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+            let young = std::fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() < 30));
+            let alive = match owner {
+                Some(pid) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                None => young,
+            };
+            if !alive {
+                eprintln!(
+                    "fixtures: removing stale lock {} (pid {who} gone)",
+                    dir.display()
+                );
+                let _ = std::fs::remove_dir_all(&dir);
+                continue;
+            }
+            if !said {
+                eprintln!(
+                    "fixtures: waiting for pid {who}, which holds {}",
+                    dir.display()
+                );
+                said = true;
+            }
+            if started.elapsed().as_secs() > 3600 {
+                bail!("{} held by pid {who} for an hour", dir.display());
+            }
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for CacheLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Makes or reuses every fixture and returns the folder holding
@@ -111,6 +177,7 @@ pub fn ensure_with(opts: &Options) -> Result<PathBuf> {
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     let cache = cache.canonicalize()?;
     eprintln!("fixtures: cache folder {}", cache.display());
+    let _lock = CacheLock::acquire(&cache)?;
     let mut clock = Clock::default();
 
     clock.step("host packages", || host::ensure_packages().map(|r| ((), r)))?;

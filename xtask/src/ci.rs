@@ -3,30 +3,41 @@
 //! Tests run last so that the run ends with the test runner's own summary,
 //! followed by one plain line adding up every `test result:` line.
 
-use crate::cmd::{cargo, run, run_capture};
+use crate::cmd::run as step;
+use crate::cmd::{cargo, run_capture};
 use anyhow::{Result, bail};
 
-pub fn run_ci(_args: &[String]) -> Result<()> {
+pub fn run(_args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
-    run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(cargo()
-        .args(["doc", "--workspace", "--no-deps"])
-        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    step(cargo().args(["fmt", "--all", "--check"]))?;
+    // Fixture tests are linted like everything else, so clippy sees them too.
+    let fixture_features: Vec<String> = packages_with_feature(FIXTURE_FEATURE)?
+        .into_iter()
+        .flat_map(|p| ["--features".to_owned(), format!("{p}/{FIXTURE_FEATURE}")])
+        .collect();
+    step(
+        cargo()
+            .args(["clippy", "--workspace", "--all-targets"])
+            .args(&fixture_features)
+            .args(["--", "-D", "warnings"]),
+    )?;
+    step(
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
 
-    let (ok, out) = run_capture(cargo().args(["test", "--workspace"]))?;
+    let fixtures = crate::fixtures::ensure()?;
+    eprintln!("ci: fixtures ready in {}", fixtures.display());
+
+    let (ok, out) = run_capture(
+        cargo()
+            .args(["test", "--workspace"])
+            .args(&fixture_features)
+            .env("KDUMP_FIXTURES", &fixtures),
+    )?;
     let (passed, failed) = count_results(&out);
-    eprintln!(
-        "\nci: finished in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("\nci: finished in {:.0} s", started.elapsed().as_secs_f64());
     println!("summary: {passed} passed, {failed} failed");
     if !ok || failed > 0 {
         bail!("tests failed");
@@ -37,7 +48,31 @@ pub fn run_ci(_args: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub use run_ci as run;
+/// The cargo feature that compiles a crate's tests on real fixtures.
+const FIXTURE_FEATURE: &str = "fixture-tests";
+
+/// Workspace packages that declare `feature`, from `cargo metadata`.
+fn packages_with_feature(feature: &str) -> Result<Vec<String>> {
+    let out = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut names: Vec<String> = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["features"].get(feature).is_some())
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
 
 /// Adds up `test result: ok. 12 passed; 0 failed; ...` lines.
 fn count_results(out: &str) -> (u64, u64) {
@@ -48,7 +83,10 @@ fn count_results(out: &str) -> (u64, u64) {
             continue;
         };
         for part in rest.split(';') {
-            let part = part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ");
+            let part = part
+                .trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ");
             if let Some(n) = part.strip_suffix(" passed") {
                 passed += n.trim().parse::<u64>().unwrap_or(0);
             } else if let Some(n) = part.strip_suffix(" failed") {

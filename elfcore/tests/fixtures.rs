@@ -11,8 +11,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use elfcorehdr::{
-    Class, DecodedNote, ElfCore, Endian, Error, FileHeader, Machine, Notes, ProgramHeader,
-    Registers, raw,
+    Class, CrashHeaderBuilder, DecodedNote, DirectMap, ElfCore, Endian, Error, FileHeader,
+    KernelText, Machine, NoteBuffer, Notes, PhysRange, ProgramHeader, Registers, Target, raw,
 };
 use serde_json::Value;
 
@@ -259,4 +259,112 @@ fn real_elf_dumps_parse() {
             "the manifest has no {kind} dump for {arch}"
         );
     }
+}
+
+/// Top-level `System RAM` ranges and `Crash kernel` ranges of an `/proc/iomem` copy.
+fn iomem_ranges(text: &str) -> (Vec<PhysRange>, Vec<PhysRange>) {
+    let (mut ram, mut crash) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let Some((range, name)) = line.split_once(" : ") else {
+            continue;
+        };
+        let nested = range.starts_with(' ');
+        let (a, b) = range.trim().split_once('-').expect("iomem range");
+        let r = PhysRange::from_inclusive(
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        )
+        .unwrap();
+        match name.trim() {
+            "System RAM" if !nested => ram.push(r),
+            "Crash kernel" => crash.push(r),
+            _ => {}
+        }
+    }
+    (ram, crash)
+}
+
+/// The capture kernel keeps the loader's PT_LOADs (only `p_offset` changes), so the
+/// `/proc/vmcore` of a real kdump shows the `elfcorehdr=` kexec-tools built from
+/// `/proc/iomem`. Our builder, given the same RAM and crash kernel ranges, makes the same
+/// PT_LOADs.
+#[test]
+fn crash_header_matches_the_kernels_own() {
+    let (dir, manifest) = fixtures();
+    let mut compared = 0;
+    for dump in manifest["dumps"].as_array().expect("dumps") {
+        let Some(f) = dump["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "proc-vmcore")
+        else {
+            continue;
+        };
+        if dump["arch"] != "x86_64" {
+            continue;
+        }
+        let iomem = dir.join(dump["iomem"].as_str().expect("iomem"));
+        let text =
+            std::fs::read_to_string(&iomem).unwrap_or_else(|e| panic!("{}: {e}", iomem.display()));
+        let (ram, crash) = iomem_ranges(&text);
+        assert!(!ram.is_empty() && !crash.is_empty(), "{}", iomem.display());
+
+        let path = dir.join(f["path"].as_str().unwrap());
+        let mut file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let headers = read_headers(&mut file);
+        let core = ElfCore::parse(&headers).unwrap();
+        let kernel: Vec<ProgramHeader> = core
+            .program_headers()
+            .filter(ProgramHeader::is_load)
+            .collect();
+        // The first PT_LOAD is the kernel text map; KASLR moved it and the direct map, so
+        // those two facts come from the dump itself, everything else from iomem.
+        let text_map = kernel[0];
+        assert!(
+            text_map.vaddr >= 0xffff_ffff_8000_0000,
+            "{}: {text_map:?}",
+            path.display()
+        );
+        let page_offset = kernel[1].vaddr - kernel[1].paddr;
+        let ours = CrashHeaderBuilder::new(Target::x86_64())
+            .cpu_note(NoteBuffer {
+                paddr: 0x1000,
+                size: 0x1b0,
+            })
+            .vmcoreinfo(NoteBuffer {
+                paddr: 0x2000,
+                size: 0x1000,
+            })
+            .kernel_text(KernelText {
+                vaddr: text_map.vaddr,
+                paddr: text_map.paddr,
+                size: text_map.memsz,
+            })
+            .ram_ranges(ram)
+            .direct_map(DirectMap {
+                virt_base: page_offset,
+                phys_base: 0,
+                phys_limit: None,
+            });
+        let ours = crash.into_iter().fold(ours, CrashHeaderBuilder::exclude);
+        let built = ours.build().unwrap();
+        let ours: Vec<_> = ElfCore::parse(&built)
+            .unwrap()
+            .program_headers()
+            .filter(ProgramHeader::is_load)
+            .collect();
+        let key = |p: &ProgramHeader| (p.paddr, p.vaddr, p.memsz, p.filesz, p.flags);
+        assert_eq!(
+            ours.iter().map(key).collect::<Vec<_>>(),
+            kernel.iter().map(key).collect::<Vec<_>>(),
+            "{}: PT_LOADs differ from the kernel's",
+            path.display()
+        );
+        compared += 1;
+    }
+    assert!(
+        compared > 0,
+        "the manifest has no x86_64 proc-vmcore dump to compare with"
+    );
 }

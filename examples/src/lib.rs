@@ -4,4 +4,5 @@
 #![deny(missing_docs)]
 
 pub mod crashkernel;
+pub mod kdump_config;
 pub mod size;

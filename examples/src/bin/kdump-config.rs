@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(kdump_examples::kdump_config::main(std::env::args_os()));
+}

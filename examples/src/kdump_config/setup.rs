@@ -1,0 +1,730 @@
+//! The changes that make kdump work, as commands and file edits; shown as a
+//! dry run, or applied with backups.
+//!
+//! What the real tools change, which `--apply --root DIR` reproduces as file
+//! edits under DIR: `grubby --update-kernel=ALL --args=crashkernel=V` rewrites
+//! the `options` line of every BLS entry (`boot/loader/entries/*.conf`),
+//! `GRUB_CMDLINE_LINUX` in `etc/default/grub` and `etc/kernel/cmdline`
+//! (grubby-bls; kdump-utils `kdumpctl` `reset-crashkernel` calls it);
+//! `systemctl enable` makes the `WantedBy=multi-user.target` link; on Debian,
+//! kdump-tools reads `etc/default/grub.d/kdump-tools.cfg` through
+//! `update-grub` and `etc/default/kdump-tools` at service start.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::advice::{self, Keep};
+use super::check::{self, package};
+use super::facts::{DumpConfig, Facts, Family, under};
+
+/// One change to the file tree.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Change {
+    /// Write a file (create it when `before` is `None`).
+    Write {
+        /// Root-relative path.
+        path: String,
+        /// Current content.
+        before: Option<String>,
+        /// New content.
+        after: String,
+        /// On the live system a command makes this change (`None`: kdump-config writes it).
+        by: Option<&'static str>,
+    },
+    /// Make a symbolic link.
+    Symlink {
+        /// Root-relative path of the link.
+        path: String,
+        /// What it points to.
+        target: String,
+        /// The command that makes it on the live system.
+        by: Option<&'static str>,
+    },
+    /// Make a directory.
+    Mkdir {
+        /// Root-relative path.
+        path: String,
+    },
+}
+
+impl Change {
+    fn path(&self) -> &str {
+        match self {
+            Change::Write { path, .. } | Change::Symlink { path, .. } | Change::Mkdir { path } => {
+                path
+            }
+        }
+    }
+}
+
+/// Everything setup would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The `crashkernel=` value it sets.
+    pub crashkernel: String,
+    /// What the dump keeps.
+    pub keep: Keep,
+    /// The collector command it configures.
+    pub collector: String,
+    /// Commands the live system runs, in order.
+    pub commands: Vec<String>,
+    /// File changes (only real ones: nothing here means nothing to change).
+    pub changes: Vec<Change>,
+    /// Whether a reboot is needed for the reservation.
+    pub reboot: bool,
+    /// Remarks.
+    pub notes: Vec<String>,
+}
+
+/// Sets `crashkernel=value` in a whitespace-separated argument list: the first
+/// `crashkernel=` token is replaced, later ones removed, or it is appended.
+pub fn set_arg(args: &str, value: &str) -> String {
+    let new = format!("crashkernel={value}");
+    let mut out: Vec<&str> = Vec::new();
+    let mut placed = false;
+    for t in args.split_whitespace() {
+        if t.starts_with("crashkernel=") {
+            if !placed {
+                out.push(&new);
+                placed = true;
+            }
+        } else {
+            out.push(t);
+        }
+    }
+    if !placed {
+        out.push(&new);
+    }
+    out.join(" ")
+}
+
+/// Rewrites the line `KEY="..."` (or adds it) with `edit` applied to its value.
+fn edit_assignment(text: &str, key: &str, edit: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        if !done && let Some(rest) = line.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
+            let inner = rest
+                .strip_prefix('"')
+                .and_then(|r| r.strip_suffix('"'))
+                .unwrap_or(rest);
+            let _ = writeln!(out, "{key}=\"{}\"", edit(inner));
+            done = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !done {
+        let _ = writeln!(out, "{key}=\"{}\"", edit(""));
+    }
+    out
+}
+
+/// Sets the `core_collector` line of kdump.conf, keeping comments and order.
+fn set_directive(text: &str, key: &str, value: &str) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        let word = line.split_whitespace().next().unwrap_or("");
+        if word == key {
+            if !done {
+                let _ = writeln!(out, "{key} {value}");
+                done = true;
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !done {
+        let _ = writeln!(out, "{key} {value}");
+    }
+    out
+}
+
+fn read(root: &Path, rel: &str) -> Option<String> {
+    std::fs::read_to_string(under(root, rel)).ok()
+}
+
+fn write_change(
+    changes: &mut Vec<Change>,
+    path: String,
+    before: Option<String>,
+    after: String,
+    by: Option<&'static str>,
+) {
+    if before.as_deref() != Some(after.as_str()) {
+        changes.push(Change::Write {
+            path,
+            before,
+            after,
+            by,
+        });
+    }
+}
+
+/// Plans setup. `collector`: `makedumpfile` or `vmcore-capture` (default: the configured one).
+pub fn plan(
+    root: &Path,
+    facts: &Facts,
+    keep: Keep,
+    collector: Option<&str>,
+    crashkernel: Option<&str>,
+) -> Plan {
+    let family = facts.family.unwrap_or(Family::Rhel);
+    let est = advice::estimate(root, facts);
+    let value = crashkernel
+        .map(|v| v.trim_start_matches("crashkernel=").to_owned())
+        .unwrap_or_else(|| check::wanted_crashkernel(facts, &est));
+    let current = facts.config.collector();
+    let program = collector
+        .map(str::to_owned)
+        .or_else(|| current.map(|c| c.program.clone()))
+        .filter(|p| p == "makedumpfile" || p == "vmcore-capture")
+        .unwrap_or_else(|| "makedumpfile".to_owned());
+    let wanted_collector = advice::collector_command(&program, family, keep.level());
+    let collector_ok = current
+        .is_some_and(|c| advice::collector_drops(c, keep).is_empty() && c.program == program);
+
+    let mut commands = Vec::new();
+    let mut changes = Vec::new();
+    let mut notes = Vec::new();
+
+    if matches!(facts.config, DumpConfig::Missing { .. }) {
+        commands.push(package(facts).replace("install", "install -y"));
+        notes.push(
+            "the kdump package is not installed; under --root its files are written as setup needs them, the package itself is not installed".into(),
+        );
+    }
+
+    // crashkernel= on every boot entry.
+    let mut boot_files = 0;
+    let mut boot_changed = false;
+    match family {
+        Family::Rhel => {
+            let entries_dir = under(root, "boot/loader/entries");
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&entries_dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            entries.sort();
+            for p in entries {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let rel = format!("boot/loader/entries/{name}");
+                let Some(text) = read(root, &rel) else {
+                    continue;
+                };
+                boot_files += 1;
+                let mut after = String::new();
+                for line in text.lines() {
+                    match line.strip_prefix("options") {
+                        Some(args) if args.starts_with([' ', '\t']) => {
+                            if args.contains("$kernelopts") {
+                                notes.push(format!("{rel} takes its options from $kernelopts in grubenv: run grubby on the system itself"));
+                                after.push_str(line);
+                            } else {
+                                let _ = write!(after, "options {}", set_arg(args, &value));
+                            }
+                        }
+                        _ => after.push_str(line),
+                    }
+                    after.push('\n');
+                }
+                let before = Some(text);
+                boot_changed |= before.as_deref() != Some(after.as_str());
+                write_change(&mut changes, rel, before, after, Some("grubby"));
+            }
+            if let Some(text) = read(root, "etc/default/grub") {
+                boot_files += 1;
+                let after = edit_assignment(&text, "GRUB_CMDLINE_LINUX", |v| set_arg(v, &value));
+                boot_changed |= after != text;
+                write_change(
+                    &mut changes,
+                    "etc/default/grub".into(),
+                    Some(text),
+                    after,
+                    Some("grubby"),
+                );
+            }
+            if let Some(text) = read(root, "etc/kernel/cmdline") {
+                boot_files += 1;
+                let after = format!("{}\n", set_arg(text.trim_end(), &value));
+                boot_changed |= after != text;
+                write_change(
+                    &mut changes,
+                    "etc/kernel/cmdline".into(),
+                    Some(text),
+                    after,
+                    Some("grubby"),
+                );
+            }
+            if boot_changed || boot_files == 0 {
+                commands.push(format!(
+                    "grubby --update-kernel=ALL --args=crashkernel={value}"
+                ));
+            }
+        }
+        Family::Debian => {
+            let rel = "etc/default/grub.d/kdump-tools.cfg";
+            let before = read(root, rel);
+            let after = match &before {
+                Some(text) if text.contains("GRUB_CMDLINE_LINUX_DEFAULT=") => {
+                    edit_assignment(text, "GRUB_CMDLINE_LINUX_DEFAULT", |v| set_arg(v, &value))
+                }
+                _ => format!(
+                    "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT crashkernel={value}\"\n"
+                ),
+            };
+            boot_changed = before.as_deref() != Some(after.as_str());
+            write_change(&mut changes, rel.into(), before, after, None);
+            if boot_changed {
+                commands.push("update-grub".into());
+                notes.push("update-grub regenerates boot/grub/grub.cfg; with --root it is not run and grub.cfg is left alone".into());
+            }
+        }
+    }
+    let reserved_ok = facts.reserved_total >= est.recommended && facts.reserved_total > 0;
+    let reboot = boot_changed || !reserved_ok;
+
+    // The dump configuration.
+    let config_changed;
+    match family {
+        Family::Rhel => {
+            let rel = "etc/kdump.conf";
+            let before = read(root, rel);
+            let mut after = before.clone().unwrap_or_default();
+            if before.is_none() {
+                after.push_str("path /var/crash\n");
+            }
+            if before.is_none() || !collector_ok {
+                after = set_directive(&after, "core_collector", &wanted_collector);
+            }
+            config_changed = before.as_deref() != Some(after.as_str());
+            write_change(&mut changes, rel.into(), before, after, None);
+        }
+        Family::Debian => {
+            let rel = "etc/default/kdump-tools";
+            let before = read(root, rel);
+            let mut after = before.clone().unwrap_or_default();
+            let use_kdump =
+                matches!(&facts.config, DumpConfig::KdumpTools { conf, .. } if conf.use_kdump);
+            if !use_kdump {
+                after = edit_assignment(&after, "USE_KDUMP", |_| "1".into())
+                    .replace("USE_KDUMP=\"1\"", "USE_KDUMP=1");
+            }
+            if !collector_ok {
+                let args = wanted_collector
+                    .trim_start_matches("makedumpfile ")
+                    .to_owned();
+                after = edit_assignment(&after, "MAKEDUMP_ARGS", |_| args.clone());
+                if program == "vmcore-capture" {
+                    notes.push("kdump-tools always runs makedumpfile: MAKEDUMP_ARGS gets the level, vmcore-capture is not used".into());
+                }
+            }
+            config_changed = before.as_deref() != Some(after.as_str());
+            write_change(&mut changes, rel.into(), before, after, None);
+        }
+    }
+
+    if let (Some(t), Some(path)) = (facts.config.target(), facts.config.path())
+        && t.kind == "local"
+        && !under(root, path).is_dir()
+    {
+        changes.push(Change::Mkdir {
+            path: path.trim_start_matches('/').to_owned(),
+        });
+    } else if matches!(facts.config, DumpConfig::Missing { .. })
+        && !under(root, "var/crash").is_dir()
+    {
+        changes.push(Change::Mkdir {
+            path: "var/crash".into(),
+        });
+    }
+
+    let unit = family.unit();
+    let short = unit.trim_end_matches(".service");
+    if !facts.service.enabled {
+        let lib = match family {
+            Family::Rhel => "/usr/lib/systemd/system",
+            Family::Debian => "/lib/systemd/system",
+        };
+        changes.push(Change::Symlink {
+            path: format!("etc/systemd/system/multi-user.target.wants/{unit}"),
+            target: format!("{lib}/{unit}"),
+            by: Some("systemctl"),
+        });
+        commands.push(format!("systemctl enable --now {short}"));
+    } else if config_changed || (facts.reserved_total > 0 && facts.crash_loaded == Some(false)) {
+        commands.push(format!("systemctl restart {short}"));
+    }
+    let kc = &facts.kernel_config;
+    if !kc.missing.is_empty() || kc.no_kexec {
+        notes.push(format!(
+            "the running kernel cannot capture a dump ({}): these changes are not enough; boot a distribution kernel",
+            kc.missing
+                .iter()
+                .map(|n| format!("no CONFIG_{n}"))
+                .chain(kc.no_kexec.then(|| "no CONFIG_KEXEC or CONFIG_KEXEC_FILE".to_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if reboot {
+        notes.push(format!(
+            "reboot to reserve the memory (crashkernel={value}); the service loads the capture kernel after that"
+        ));
+    }
+    Plan {
+        crashkernel: value,
+        keep,
+        collector: wanted_collector,
+        commands,
+        changes,
+        reboot,
+        notes,
+    }
+}
+
+/// A unified diff of two texts (3 lines of context), labelled with `path`.
+pub fn unified_diff(path: &str, before: Option<&str>, after: &str) -> String {
+    let a: Vec<&str> = before.map(|b| b.lines().collect()).unwrap_or_default();
+    let b: Vec<&str> = after.lines().collect();
+    // Longest common subsequence table; the files are small.
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // Edit script: (tag, a index, b index).
+    let mut ops: Vec<(char, usize, usize)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            ops.push((' ', i, j));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            ops.push(('-', i, j));
+            i += 1;
+        } else {
+            ops.push(('+', i, j));
+            j += 1;
+        }
+    }
+    let from = if before.is_some() {
+        format!("a/{path}")
+    } else {
+        "/dev/null".into()
+    };
+    let mut out = format!("--- {from}\n+++ b/{path}\n");
+    let changed: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.0 != ' ')
+        .map(|(k, _)| k)
+        .collect();
+    let mut k = 0;
+    while k < changed.len() {
+        let start = changed[k].saturating_sub(3);
+        let mut end = changed[k];
+        while k < changed.len() && changed[k] <= end + 6 {
+            end = changed[k];
+            k += 1;
+        }
+        let end = (end + 3).min(ops.len() - 1);
+        let hunk = &ops[start..=end];
+        let a_start = hunk
+            .iter()
+            .find(|o| o.0 != '+')
+            .map(|o| o.1)
+            .unwrap_or(hunk[0].1);
+        let b_start = hunk
+            .iter()
+            .find(|o| o.0 != '-')
+            .map(|o| o.2)
+            .unwrap_or(hunk[0].2);
+        let a_len = hunk.iter().filter(|o| o.0 != '+').count();
+        let b_len = hunk.iter().filter(|o| o.0 != '-').count();
+        let a_first = if a_len == 0 { a_start } else { a_start + 1 };
+        let b_first = if b_len == 0 { b_start } else { b_start + 1 };
+        let _ = writeln!(out, "@@ -{a_first},{a_len} +{b_first},{b_len} @@");
+        for &(tag, ai, bj) in hunk {
+            let line = if tag == '+' { b[bj] } else { a[ai] };
+            let _ = writeln!(out, "{tag}{line}");
+        }
+    }
+    out
+}
+
+/// The dry-run text.
+pub fn render(facts: &Facts, plan: &Plan, root_given: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kdump-config setup for {}", facts.describe());
+    let _ = writeln!(s, "crashkernel={}", plan.crashkernel);
+    let _ = writeln!(s, "keep {}: {}", plan.keep.name(), plan.collector);
+    if plan.commands.is_empty() && plan.changes.is_empty() {
+        let _ = writeln!(s, "\nnothing to change: kdump is set up as asked");
+        if plan.reboot {
+            let _ = writeln!(
+                s,
+                "the running kernel has not reserved enough memory yet: reboot so crashkernel={} takes effect",
+                plan.crashkernel
+            );
+        }
+        return s;
+    }
+    if !plan.commands.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n{}",
+            if root_given {
+                "commands the real system would run (as root); under --root their file edits are made directly:"
+            } else {
+                "commands (as root):"
+            }
+        );
+        for c in &plan.commands {
+            let _ = writeln!(s, "  {c}");
+        }
+    }
+    if !plan.changes.is_empty() {
+        let _ = writeln!(s, "\nchanges:");
+        for c in &plan.changes {
+            match c {
+                Change::Write {
+                    path,
+                    before,
+                    after,
+                    by,
+                } => {
+                    if let Some(by) = by {
+                        let _ = writeln!(s, "# {path} (done by {by} on the real system)");
+                    }
+                    s.push_str(&unified_diff(path, before.as_deref(), after));
+                }
+                Change::Symlink { path, target, by } => {
+                    let _ = writeln!(
+                        s,
+                        "link {path} -> {target}{}",
+                        by.map(|b| format!(" (done by {b} on the real system)"))
+                            .unwrap_or_default()
+                    );
+                }
+                Change::Mkdir { path } => {
+                    let _ = writeln!(s, "mkdir {path}");
+                }
+            }
+        }
+    }
+    for n in &plan.notes {
+        let _ = writeln!(s, "\nnote: {n}");
+    }
+    s
+}
+
+/// Resolves `rel` under `root`, refusing anything that would leave it
+/// (a `..`, or a symbolic link on the way or at the end).
+fn contained(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let canon_root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let mut p = canon_root.clone();
+    for comp in Path::new(rel).components() {
+        match comp {
+            std::path::Component::Normal(c) => {
+                p.push(c);
+                if p.symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    return Err(format!(
+                        "{rel}: a symbolic link is on the way; not following it"
+                    ));
+                }
+            }
+            _ => return Err(format!("{rel}: not a plain relative path")),
+        }
+    }
+    Ok(p)
+}
+
+/// A free backup name: `FILE.kdump-config.bak`, then `.bak.1`, `.bak.2`, ...
+fn backup_path(path: &Path) -> PathBuf {
+    let base = format!("{}.kdump-config.bak", path.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 1;
+    while candidate.symlink_metadata().is_ok() {
+        candidate = PathBuf::from(format!("{base}.{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+/// What `apply` did, one line each (root-relative paths).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Applied {
+    /// Lines describing each change and command.
+    pub done: Vec<String>,
+}
+
+/// Applies the plan under `root` as file edits only (no command runs).
+pub fn apply_under_root(root: &Path, plan: &Plan) -> Result<Applied, String> {
+    let mut done = Applied::default();
+    for c in &plan.changes {
+        apply_change(root, c, &mut done)?;
+    }
+    Ok(done)
+}
+
+fn apply_change(root: &Path, c: &Change, done: &mut Applied) -> Result<(), String> {
+    let rel = c.path();
+    match c {
+        Change::Write { after, before, .. } => {
+            let path = contained(root, rel)?;
+            if before.is_some() {
+                let bak = backup_path(&path);
+                std::fs::copy(&path, &bak).map_err(|e| format!("{rel}: backup: {e}"))?;
+                let bak_rel = bak
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                done.done.push(format!("backed up {rel} as {bak_rel}"));
+            } else if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("{rel}: {e}"))?;
+            }
+            let tmp = path.with_extension("kdump-config.tmp");
+            std::fs::write(&tmp, after).map_err(|e| format!("{rel}: {e}"))?;
+            std::fs::rename(&tmp, &path).map_err(|e| format!("{rel}: {e}"))?;
+            done.done.push(format!("wrote {rel}"));
+        }
+        Change::Symlink { target, .. } => {
+            let path = contained(root, rel)?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("{rel}: {e}"))?;
+            }
+            symlink(target, &path).map_err(|e| format!("{rel}: {e}"))?;
+            done.done.push(format!("linked {rel} -> {target}"));
+        }
+        Change::Mkdir { .. } => {
+            let path = contained(root, rel)?;
+            std::fs::create_dir_all(&path).map_err(|e| format!("{rel}: {e}"))?;
+            done.done.push(format!("made directory {rel}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, path: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, path)
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: &str, _path: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "symbolic links need a Unix system",
+    ))
+}
+
+/// Applies the plan on the live system: the commands run through `host`, and
+/// the file changes no command makes are written (with backups) under `/`.
+pub fn apply_live(plan: &Plan, host: &dyn super::Host) -> Result<Applied, String> {
+    if let Some(install) = plan
+        .commands
+        .iter()
+        .find(|c| c.starts_with("dnf install") || c.starts_with("apt install"))
+    {
+        return Err(format!(
+            "the kdump package is not installed: run `{install}` first, then setup --apply again (its configuration files come with it)"
+        ));
+    }
+    let mut done = Applied::default();
+    let root = Path::new("/");
+    // Files kdump-config writes itself come first, so the commands see them.
+    for c in &plan.changes {
+        let by_command = match c {
+            Change::Write { by, .. } | Change::Symlink { by, .. } => by.is_some(),
+            Change::Mkdir { .. } => false,
+        };
+        if !by_command {
+            apply_change(root, c, &mut done)?;
+        }
+    }
+    for cmd in &plan.commands {
+        host.run(cmd)?;
+        done.done.push(format!("ran {cmd}"));
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_arg_replaces_first_and_drops_rest() {
+        assert_eq!(set_arg("ro quiet", "256M"), "ro quiet crashkernel=256M");
+        assert_eq!(
+            set_arg("ro crashkernel=auto quiet crashkernel=1G,high", "256M"),
+            "ro crashkernel=256M quiet"
+        );
+        assert_eq!(set_arg("", "1G-:256M"), "crashkernel=1G-:256M");
+    }
+
+    #[test]
+    fn assignments_and_directives() {
+        let g = "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"rhgb quiet\"\n";
+        assert_eq!(
+            edit_assignment(g, "GRUB_CMDLINE_LINUX", |v| set_arg(v, "256M")),
+            "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"rhgb quiet crashkernel=256M\"\n"
+        );
+        assert_eq!(
+            set_directive(
+                "path /var/crash\n#core_collector x\ncore_collector cp\n",
+                "core_collector",
+                "makedumpfile -d 1"
+            ),
+            "path /var/crash\n#core_collector x\ncore_collector makedumpfile -d 1\n"
+        );
+    }
+
+    #[test]
+    fn diff_shows_changed_lines_with_context() {
+        let d = unified_diff("f", Some("a\nb\nc\n"), "a\nB\nc\n");
+        assert_eq!(d, "--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
+        let d = unified_diff("n", None, "x\n");
+        assert_eq!(d, "--- /dev/null\n+++ b/n\n@@ -0,0 +1,1 @@\n+x\n");
+    }
+
+    #[test]
+    fn contained_refuses_escapes() {
+        let dir =
+            std::env::temp_dir().join(format!("kdump-config-contained-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(contained(&dir, "etc/kdump.conf").is_ok());
+        assert!(contained(&dir, "../x").is_err());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc", dir.join("etc")).unwrap();
+            assert!(contained(&dir, "etc/kdump.conf").is_err());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

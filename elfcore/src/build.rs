@@ -543,8 +543,10 @@ fn write_all<O: ByteOrder>(
         Endian::Big => ELFDATA2MSB,
     };
     ident[6] = EV_CURRENT;
-    let ehsize = target.class.ehdr_size() as u16;
-    let phentsize = target.class.phdr_size() as u16;
+    let (ehsize, phentsize): (u16, u16) = match target.class {
+        Class::Elf32 => (52, 32),
+        Class::Elf64 => (64, 56),
+    };
     match target.class {
         Class::Elf64 => {
             let e = Ehdr64::<O> {

@@ -2,6 +2,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
@@ -9,6 +14,7 @@ extern crate alloc;
 mod build;
 mod decode;
 mod error;
+mod fields;
 pub mod fuzz;
 mod note;
 mod parse;

@@ -92,8 +92,11 @@ impl<'a> Notes<'a> {
             });
         };
         let word = |i: usize| {
-            self.endian
-                .u32([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]])
+            let mut b = [0u8; 4];
+            if let Some(src) = hdr.get(i..i.saturating_add(4)) {
+                b.copy_from_slice(src);
+            }
+            self.endian.u32(b)
         };
         let (namesz, descsz, n_type) = (word(0), word(4), word(8));
         if namesz == 0 && descsz == 0 && n_type == 0 {
@@ -115,16 +118,18 @@ impl<'a> Notes<'a> {
             .ok()
             .and_then(|n| desc_start.checked_add(n))
             .ok_or(overrun.clone())?;
-        if desc_end > rest.len() || desc_start > rest.len() {
+        let (Some(raw_name), Some(desc)) = (
+            rest.get(NHDR_SIZE..name_end),
+            rest.get(desc_start..desc_end),
+        ) else {
             return Err(overrun);
-        }
-        let raw_name = &rest[NHDR_SIZE..name_end];
+        };
         let name_len = raw_name.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         let note = Note {
             offset: self.at(self.pos),
-            name: &raw_name[..name_len],
+            name: raw_name.get(..name_len).unwrap_or(raw_name),
             n_type,
-            desc: &rest[desc_start..desc_end],
+            desc,
         };
         // The last note of a segment may omit its trailing padding.
         let next = align4(desc_end).unwrap_or(usize::MAX).min(rest.len());

@@ -19,17 +19,18 @@
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
+use crate::fields::{Reader, Writer};
 use crate::types::{Endian, Machine};
 
 /// Word size of an architecture's `long`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Word {
+pub(crate) enum Word {
     W32,
     W64,
 }
 
 impl Word {
-    const fn bytes(self) -> usize {
+    pub(crate) const fn bytes(self) -> usize {
         match self {
             Word::W32 => 4,
             Word::W64 => 8,
@@ -47,79 +48,6 @@ fn word_of(machine: Machine) -> Result<Word> {
         | Machine::RISCV
         | Machine::LOONGARCH => Ok(Word::W64),
         Machine(machine) => Err(Error::UnsupportedMachine { machine }),
-    }
-}
-
-/// Reads fixed-size fields in sequence; bounds were checked by the caller.
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-    endian: Endian,
-}
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        if let Some(src) = self.data.get(self.pos..self.pos.saturating_add(N)) {
-            out.copy_from_slice(src);
-        }
-        self.pos = self.pos.saturating_add(N);
-        out
-    }
-    fn u16(&mut self) -> u16 {
-        self.endian.u16(self.take())
-    }
-    fn u32(&mut self) -> u32 {
-        self.endian.u32(self.take())
-    }
-    fn u64(&mut self) -> u64 {
-        self.endian.u64(self.take())
-    }
-    fn word(&mut self, w: Word) -> u64 {
-        match w {
-            Word::W32 => u64::from(self.u32()),
-            Word::W64 => self.u64(),
-        }
-    }
-    fn words<const N: usize>(&mut self, w: Word) -> [u64; N] {
-        core::array::from_fn(|_| self.word(w))
-    }
-    fn align(&mut self, n: usize) {
-        self.pos = self.pos.next_multiple_of(n);
-    }
-}
-
-/// Appends fixed-size fields; the mirror of [`Reader`].
-struct Writer {
-    buf: Vec<u8>,
-    endian: Endian,
-}
-
-impl Writer {
-    fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&self.endian.put_u16(v));
-    }
-    fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&self.endian.put_u32(v));
-    }
-    fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&self.endian.put_u64(v));
-    }
-    fn word(&mut self, w: Word, v: u64) {
-        match w {
-            // Truncation is the point: a 32-bit register holds the low half.
-            Word::W32 => self.u32(v as u32),
-            Word::W64 => self.u64(v),
-        }
-    }
-    fn words(&mut self, w: Word, vs: &[u64]) {
-        for &v in vs {
-            self.word(w, v);
-        }
-    }
-    fn align(&mut self, n: usize) {
-        let len = self.buf.len().next_multiple_of(n);
-        self.buf.resize(len, 0);
     }
 }
 
@@ -404,12 +332,23 @@ pub struct PrStatus {
     pub fpvalid: Option<i32>,
 }
 
+/// The low 32 bits of `v`.
+pub(crate) fn low32(v: u64) -> u32 {
+    let [a, b, c, d, ..] = v.to_le_bytes();
+    u32::from_le_bytes([a, b, c, d])
+}
+
+/// A `long` read as unsigned, reinterpreted as signed (sign-extended from 32 bits).
 fn signed(word: Word, v: u64) -> i64 {
     match word {
-        // Sign-extend the 32-bit value.
-        Word::W32 => i64::from(v as u32 as i32),
-        Word::W64 => v as i64,
+        Word::W32 => i64::from(i32::from_ne_bytes(low32(v).to_ne_bytes())),
+        Word::W64 => i64::from_ne_bytes(v.to_ne_bytes()),
     }
+}
+
+/// The bits of a signed `long`, for writing.
+fn unsigned(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
 }
 
 impl PrStatus {
@@ -431,17 +370,17 @@ impl PrStatus {
             pos: 0,
             endian,
         };
-        let signo = r.u32() as i32;
-        let code = r.u32() as i32;
-        let errno = r.u32() as i32;
+        let signo = r.i32();
+        let code = r.i32();
+        let errno = r.i32();
         let cursig = r.u16();
         r.align(word.bytes());
         let sigpend = r.word(word);
         let sighold = r.word(word);
-        let pid = r.u32() as i32;
-        let ppid = r.u32() as i32;
-        let pgrp = r.u32() as i32;
-        let sid = r.u32() as i32;
+        let pid = r.i32();
+        let ppid = r.i32();
+        let pgrp = r.i32();
+        let sid = r.i32();
         let mut tv = || TimeVal {
             sec: signed(word, r.word(word)),
             usec: signed(word, r.word(word)),
@@ -449,7 +388,7 @@ impl PrStatus {
         let (utime, stime, cutime, cstime) = (tv(), tv(), tv(), tv());
         debug_assert_eq!(r.pos, regs_at);
         let registers = Registers::read(machine, &mut r)?;
-        let fpvalid = (desc.len() >= r.pos.saturating_add(4)).then(|| r.u32() as i32);
+        let fpvalid = (desc.len() >= r.pos.saturating_add(4)).then(|| r.i32());
         Ok(PrStatus {
             signo,
             code,
@@ -512,24 +451,24 @@ impl PrStatus {
             buf: Vec::new(),
             endian,
         };
-        w.u32(self.signo as u32);
-        w.u32(self.code as u32);
-        w.u32(self.errno as u32);
+        w.i32(self.signo);
+        w.i32(self.code);
+        w.i32(self.errno);
         w.u16(self.cursig);
         w.align(word.bytes());
         w.word(word, self.sigpend);
         w.word(word, self.sighold);
-        w.u32(self.pid as u32);
-        w.u32(self.ppid as u32);
-        w.u32(self.pgrp as u32);
-        w.u32(self.sid as u32);
+        w.i32(self.pid);
+        w.i32(self.ppid);
+        w.i32(self.pgrp);
+        w.i32(self.sid);
         for t in [self.utime, self.stime, self.cutime, self.cstime] {
-            w.word(word, t.sec as u64);
-            w.word(word, t.usec as u64);
+            w.word(word, unsigned(t.sec));
+            w.word(word, unsigned(t.usec));
         }
         self.registers.write(&mut w);
         if let Some(fp) = self.fpvalid {
-            w.u32(fp as u32);
+            w.i32(fp);
             w.align(word.bytes());
         }
         w.buf
@@ -565,6 +504,12 @@ pub struct PrPsInfo {
     pub fname: [u8; 16],
     /// `pr_psargs`, NUL padded.
     pub psargs: [u8; 80],
+}
+
+/// The low 16 bits of `v` (a 16-bit `__kernel_uid_t` holds only those).
+fn low16(v: u32) -> u16 {
+    let [a, b, ..] = v.to_le_bytes();
+    u16::from_le_bytes([a, b])
 }
 
 /// Whether `__kernel_uid_t` is 16 bits wide (i386 and arm).
@@ -610,14 +555,14 @@ impl PrPsInfo {
             state,
             sname,
             zomb,
-            nice: nice as i8,
+            nice: i8::from_ne_bytes([nice]),
             flag,
             uid,
             gid,
-            pid: r.u32() as i32,
-            ppid: r.u32() as i32,
-            pgrp: r.u32() as i32,
-            sid: r.u32() as i32,
+            pid: r.i32(),
+            ppid: r.i32(),
+            pgrp: r.i32(),
+            sid: r.i32(),
             fname: r.take(),
             psargs: r.take(),
         })
@@ -630,19 +575,23 @@ impl PrPsInfo {
             buf: Vec::new(),
             endian,
         };
-        w.buf
-            .extend_from_slice(&[self.state, self.sname, self.zomb, self.nice as u8]);
+        w.buf.extend_from_slice(&[
+            self.state,
+            self.sname,
+            self.zomb,
+            self.nice.to_ne_bytes()[0],
+        ]);
         w.align(word.bytes());
         w.word(word, self.flag);
         if short_uid(machine) {
-            w.u16(self.uid as u16);
-            w.u16(self.gid as u16);
+            w.u16(low16(self.uid));
+            w.u16(low16(self.gid));
         } else {
             w.u32(self.uid);
             w.u32(self.gid);
         }
         for v in [self.pid, self.ppid, self.pgrp, self.sid] {
-            w.u32(v as u32);
+            w.i32(v);
         }
         w.buf.extend_from_slice(&self.fname);
         w.buf.extend_from_slice(&self.psargs);

@@ -8,6 +8,7 @@
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
+use crate::fields::{Reader, Writer};
 use crate::types::Endian;
 
 /// The note name of QEMU's CPU state notes (type 0).
@@ -80,47 +81,13 @@ impl QemuCpuState {
                 found: desc.len(),
             });
         }
-        let mut pos = 0usize;
-        let mut u32_ = || {
-            let v = endian.u32([desc[pos], desc[pos + 1], desc[pos + 2], desc[pos + 3]]);
-            pos += 4;
-            v
+        let mut r = Reader {
+            data: desc,
+            pos: 0,
+            endian,
         };
-        let version = u32_();
-        let size = u32_();
-        let u64_ = |at: &mut usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&desc[*at..*at + 8]);
-            *at += 8;
-            endian.u64(b)
-        };
-        let mut at = 8usize;
-        let mut g = [0u64; 18];
-        for v in &mut g {
-            *v = u64_(&mut at);
-        }
-        let seg = |at: &mut usize| {
-            let w = |i: usize| endian.u32([desc[i], desc[i + 1], desc[i + 2], desc[i + 3]]);
-            let s = QemuSegment {
-                selector: w(*at),
-                limit: w(*at + 4),
-                flags: w(*at + 8),
-                base: {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&desc[*at + 16..*at + 24]);
-                    endian.u64(b)
-                },
-            };
-            *at += 24;
-            s
-        };
-        let segs: [QemuSegment; 10] = core::array::from_fn(|_| seg(&mut at));
-        let mut cr = [0u64; 5];
-        for v in &mut cr {
-            *v = u64_(&mut at);
-        }
-        let kernel_gs_base = u64_(&mut at);
-        let [cs, ds, es, fs, gs, ss, ldt, tr, gdt, idt] = segs;
+        let version = r.u32();
+        let size = r.u32();
         let [
             rax,
             rbx,
@@ -140,7 +107,21 @@ impl QemuCpuState {
             r15,
             rip,
             rflags,
-        ] = g;
+        ] = core::array::from_fn(|_| r.u64());
+        let [cs, ds, es, fs, gs, ss, ldt, tr, gdt, idt] = core::array::from_fn(|_| {
+            let selector = r.u32();
+            let limit = r.u32();
+            let flags = r.u32();
+            r.skip(4);
+            QemuSegment {
+                selector,
+                limit,
+                flags,
+                base: r.u64(),
+            }
+        });
+        let cr = core::array::from_fn(|_| r.u64());
+        let kernel_gs_base = r.u64();
         Ok(QemuCpuState {
             version,
             size,
@@ -179,9 +160,12 @@ impl QemuCpuState {
 
     /// Encodes the descriptor, [`QemuCpuState::SIZE`] bytes.
     pub fn to_bytes(&self, endian: Endian) -> Vec<u8> {
-        let mut b = Vec::with_capacity(Self::SIZE);
-        b.extend_from_slice(&endian.put_u32(self.version));
-        b.extend_from_slice(&endian.put_u32(self.size));
+        let mut w = Writer {
+            buf: Vec::with_capacity(Self::SIZE),
+            endian,
+        };
+        w.u32(self.version);
+        w.u32(self.size);
         for v in [
             self.rax,
             self.rbx,
@@ -202,22 +186,22 @@ impl QemuCpuState {
             self.rip,
             self.rflags,
         ] {
-            b.extend_from_slice(&endian.put_u64(v));
+            w.u64(v);
         }
         for s in [
             self.cs, self.ds, self.es, self.fs, self.gs, self.ss, self.ldt, self.tr, self.gdt,
             self.idt,
         ] {
-            b.extend_from_slice(&endian.put_u32(s.selector));
-            b.extend_from_slice(&endian.put_u32(s.limit));
-            b.extend_from_slice(&endian.put_u32(s.flags));
-            b.extend_from_slice(&[0; 4]);
-            b.extend_from_slice(&endian.put_u64(s.base));
+            w.u32(s.selector);
+            w.u32(s.limit);
+            w.u32(s.flags);
+            w.u32(0);
+            w.u64(s.base);
         }
         for v in self.cr.iter().chain([&self.kernel_gs_base]) {
-            b.extend_from_slice(&endian.put_u64(*v));
+            w.u64(*v);
         }
-        b
+        w.buf
     }
 }
 

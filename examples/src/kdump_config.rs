@@ -65,6 +65,7 @@ impl Host for LiveHost {
         let out = std::process::Command::new("df")
             .args(["-B1", "--output=avail"])
             .arg(&p)
+            .stderr(std::process::Stdio::null())
             .output()
             .ok()?;
         if !out.status.success() {
@@ -81,6 +82,7 @@ impl Host for LiveHost {
     fn service_active(&self, unit: &str) -> Option<bool> {
         let status = std::process::Command::new("systemctl")
             .args(["is-active", "--quiet", unit])
+            .stderr(std::process::Stdio::null())
             .status()
             .ok()?;
         Some(status.success())

@@ -14,6 +14,8 @@ use serde::Serialize;
 
 /// What kdump-utils uses when `core_collector` is absent.
 pub const KDUMP_UTILS_DEFAULT_COLLECTOR: &str = "makedumpfile -l --message-level 7 -d 31";
+/// The default for `raw` and `ssh` targets, which get the flattened stream.
+pub const KDUMP_UTILS_DEFAULT_STREAM_COLLECTOR: &str = "makedumpfile -F -l --message-level 7 -d 31";
 /// What kdump-tools passes to makedumpfile when `MAKEDUMP_ARGS` is unset.
 pub const KDUMP_TOOLS_DEFAULT_ARGS: &str = "-c -d 31";
 
@@ -21,8 +23,9 @@ pub const KDUMP_TOOLS_DEFAULT_ARGS: &str = "-c -d 31";
 const TARGETS: [&str; 10] = [
     "raw", "ext2", "ext3", "ext4", "xfs", "btrfs", "minix", "virtiofs", "nfs", "ssh",
 ];
-/// Other directives kdump-utils accepts.
-const OTHERS: [&str; 17] = [
+/// Other directives kdump-utils accepts (`override_resettable` from older releases).
+const OTHERS: [&str; 18] = [
+    "override_resettable",
     "path",
     "core_collector",
     "sshkey",
@@ -260,10 +263,18 @@ impl KdumpConf {
                     .push(format!("{name} {v:?} is not one of {}", ok.join(", ")));
             }
         }
-        let command = conf
-            .core_collector
-            .clone()
-            .unwrap_or_else(|| KDUMP_UTILS_DEFAULT_COLLECTOR.to_owned());
+        let stream = conf
+            .target
+            .as_ref()
+            .is_some_and(|t| t.kind == "raw" || t.kind == "ssh");
+        let command = conf.core_collector.clone().unwrap_or_else(|| {
+            if stream {
+                KDUMP_UTILS_DEFAULT_STREAM_COLLECTOR
+            } else {
+                KDUMP_UTILS_DEFAULT_COLLECTOR
+            }
+            .to_owned()
+        });
         match Collector::parse(&command) {
             Ok(c) => conf.collector = Some(c),
             Err(e) => conf.errors.push(format!("core_collector: {e}")),
@@ -376,6 +387,39 @@ mod tests {
         assert!(c.target.as_ref().unwrap().is_remote());
         assert_eq!(c.failure_action, "shell");
         assert_eq!(c.collector.unwrap().codec, "zlib");
+    }
+
+    #[test]
+    fn stream_targets_default_to_flattened() {
+        let c = KdumpConf::parse("ssh kdump@backup.example.com\n");
+        assert!(c.collector.unwrap().flattened);
+        let c = KdumpConf::parse("xfs /dev/vg/kdump\n");
+        assert!(!c.collector.unwrap().flattened);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,400}") {
+            let c = KdumpConf::parse(&text);
+            proptest::prop_assert!(c.target.is_some());
+            let _ = KdumpTools::parse(&text);
+            let _ = Collector::parse(&text);
+        }
+
+        #[test]
+        fn collector_level_round_trips(level in 0u8..=31, codec in proptest::sample::select(vec!["-c", "-l", "-p", "-z", ""]), joined in proptest::bool::ANY) {
+            let d = if joined { format!("-d{level}") } else { format!("-d {level}") };
+            let c = Collector::parse(&format!("makedumpfile {codec} --message-level 7 {d}")).unwrap();
+            proptest::prop_assert_eq!(c.dump_level, Some(level));
+        }
+
+        #[test]
+        fn directive_lines_are_read_back(path in "/[a-z]{1,12}(/[a-z0-9]{1,8}){0,3}", action in proptest::sample::select(vec!["reboot", "halt", "poweroff", "shell", "dump_to_rootfs"])) {
+            let c = KdumpConf::parse(&format!("# c\npath {path}\nfailure_action {action}  # why\n"));
+            proptest::prop_assert!(c.errors.is_empty());
+            proptest::prop_assert_eq!(c.path, path);
+            proptest::prop_assert_eq!(c.failure_action, action);
+        }
     }
 
     #[test]

@@ -495,7 +495,8 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
             })
         })
         .unwrap_or(false);
-    let active = if live && systemd {
+    // sd_booted(3): systemd is PID 1 when /run/systemd/system exists.
+    let active = if live && under(root, "run/systemd/system").is_dir() {
         host.service_active(unit)
     } else {
         None
@@ -590,6 +591,17 @@ mod tests {
         assert_eq!(ubuntu.family(), Some(Family::Debian));
         assert_eq!(os("ID=rhel\nVERSION_ID=7.9\n").distro(), None);
         assert_eq!(os("ID=arch\n").family(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,300}") {
+            let os = OsRelease::parse(&text);
+            let _ = (os.family(), os.distro());
+            let _ = MemInfo::parse(&text);
+            let _ = crashkernel_tokens(&text);
+            let _ = crate::kdump_config::kconfig::KernelConfig::parse(&text).arch();
+        }
     }
 
     #[test]

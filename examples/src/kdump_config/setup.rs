@@ -713,6 +713,52 @@ mod tests {
         assert_eq!(d, "--- /dev/null\n+++ b/n\n@@ -0,0 +1,1 @@\n+x\n");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn set_arg_leaves_exactly_one_token(args in proptest::collection::vec("(crashkernel=[0-9A-Za-z:,-]{0,8}|[a-z]{1,6}(=[a-z0-9]{1,4})?)", 0..8), value in "[0-9]{1,4}M") {
+            let joined = args.join(" ");
+            let out = set_arg(&joined, &value);
+            let tokens = crate::kdump_config::facts::crashkernel_tokens(&out);
+            proptest::prop_assert_eq!(tokens, vec![format!("crashkernel={value}")]);
+            proptest::prop_assert_eq!(set_arg(&out, &value), out.clone());
+            let others: Vec<&str> = joined.split_whitespace().filter(|t| !t.starts_with("crashkernel=")).collect();
+            let kept: Vec<&str> = out.split_whitespace().filter(|t| !t.starts_with("crashkernel=")).collect();
+            proptest::prop_assert_eq!(others, kept);
+        }
+
+        #[test]
+        fn diff_hunks_cover_every_change(a in proptest::collection::vec("[abc]{0,2}", 0..14), b in proptest::collection::vec("[abc]{0,2}", 0..14)) {
+            let before: String = a.iter().map(|l| format!("{l}\n")).collect();
+            let after: String = b.iter().map(|l| format!("{l}\n")).collect();
+            let d = unified_diff("f", Some(&before), &after);
+            let changed = d.lines().skip(2).any(|l| l.starts_with('+') || l.starts_with('-'));
+            proptest::prop_assert_eq!(changed, before != after);
+            // Replaying the hunks over the old text gives the new one.
+            let mut out: Vec<&str> = Vec::new();
+            let old: Vec<&str> = before.lines().collect();
+            let mut next = 0;
+            let body: Vec<&str> = d.lines().skip(2).collect();
+            let mut i = 0;
+            while i < body.len() {
+                let h = body[i];
+                let start: usize = h.trim_start_matches("@@ -").split(',').next().unwrap().parse().unwrap();
+                let len: usize = h.split(' ').nth(1).unwrap().split(',').nth(1).unwrap().parse().unwrap();
+                let start = if len == 0 { start } else { start - 1 };
+                out.extend(&old[next..start]);
+                next = start;
+                i += 1;
+                while i < body.len() && !body[i].starts_with("@@") {
+                    let (tag, text) = body[i].split_at(1);
+                    if tag != "-" { out.push(text); }
+                    if tag != "+" { next += 1; }
+                    i += 1;
+                }
+            }
+            out.extend(&old[next..]);
+            proptest::prop_assert_eq!(out, after.lines().collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn contained_refuses_escapes() {
         let dir =

@@ -26,9 +26,13 @@ pub struct MemRange {
 }
 
 impl MemRange {
-    /// Size in bytes (saturating for the full 64-bit range).
+    /// Size in bytes (saturating for the full 64-bit range; 0 for an
+    /// inverted range, which the parsers never produce).
     pub fn size(&self) -> u64 {
-        (self.end - self.start).saturating_add(1)
+        match self.end.checked_sub(self.start) {
+            Some(d) => d.saturating_add(1),
+            None => 0,
+        }
     }
 }
 

@@ -12,9 +12,10 @@ pub mod uapi;
 
 pub use error::{Call, Error, ErrorKind};
 pub use flags::{KexecFileFlags, KexecLoadFlags};
+#[cfg(unix)]
+pub use load::kexec_file_load;
 pub use load::{
-    Segment, check_segments, kexec_file_load, kexec_file_unload, kexec_load, kexec_unload,
-    reboot_kexec,
+    Segment, check_segments, kexec_file_unload, kexec_load, kexec_unload, reboot_kexec,
 };
 pub use sysfs::{CrashHotplug, CrashNotes, KexecStatus, KexecSysfs, VmcoreinfoLocation};
 pub use uapi::{Arch, KexecSegment, SyscallNumbers};

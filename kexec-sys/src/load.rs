@@ -3,10 +3,12 @@
 //! flags, checked segments and errno-classified errors.
 //!
 //! On hosts other than Linux, and on Linux architectures missing from
-//! [`Arch`], every call returns [`Error::Unsupported`] without doing anything.
+//! [`Arch`], every call returns [`Error::Unsupported`] without doing anything
+//! (`kexec_file_load` exists on Unix hosts only, since it takes `BorrowedFd`s).
 
 use std::convert::Infallible;
 use std::ffi::CStr;
+#[cfg(unix)]
 use std::os::fd::BorrowedFd;
 
 use crate::error::{Call, Error, ErrorKind};
@@ -83,7 +85,8 @@ fn last_errno() -> i32 {
 ///
 /// With `initrd` `None`, `KEXEC_FILE_NO_INITRAMFS` is added and `-1` passed as
 /// the initrd descriptor. The command line's length is passed including its NUL.
-/// Use [`kexec_file_unload`] to unload.
+/// Use [`kexec_file_unload`] to unload. (Unix only, for `BorrowedFd`.)
+#[cfg(unix)]
 pub fn kexec_file_load(
     kernel: BorrowedFd<'_>,
     initrd: Option<BorrowedFd<'_>>,
@@ -244,7 +247,7 @@ fn reboot_raw() -> Result<Infallible, Error> {
     })
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(unix, not(target_os = "linux")))]
 fn file_load_raw(
     _: BorrowedFd<'_>,
     _: Option<BorrowedFd<'_>>,
@@ -302,6 +305,26 @@ mod tests {
             ..ok
         };
         assert!(check_segments(&[wrap]).is_err());
+    }
+
+    #[test]
+    fn public_load_refuses_bad_segments_before_any_syscall() {
+        // These return from check_segments; the syscall is never reached.
+        let buf = [0u8; 32];
+        let seg = Segment {
+            buf: &buf,
+            mem: 0x100_0000,
+            memsz: 0x1000,
+        };
+        assert!(matches!(
+            kexec_load(0, &[seg; 17], KexecLoadFlags::ON_CRASH),
+            Err(Error::TooManySegments { count: 17, .. })
+        ));
+        let short = Segment { memsz: 16, ..seg };
+        assert!(matches!(
+            kexec_load(0, &[short], KexecLoadFlags::ON_CRASH),
+            Err(Error::SegmentBufferTooLarge { index: 0, .. })
+        ));
     }
 
     proptest! {

@@ -289,6 +289,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>, host: &dyn Host) -> Output 
             crashkernel,
             json,
         } => {
+            if let Some(v) = &crashkernel
+                && let Err(e) = crashkernel_param::evaluate_value(v, facts.ram, facts.target())
+            {
+                return fail(
+                    2,
+                    format!("--crashkernel {v}: this kernel would reserve nothing with it: {e}"),
+                );
+            }
             let plan = setup::plan(
                 &root,
                 &facts,
@@ -497,6 +505,11 @@ fn status_text(f: &Facts) -> String {
     }
     let _ = writeln!(
         s,
+        "debug vmlinux:  {}",
+        f.debug_vmlinux.as_deref().unwrap_or("not installed")
+    );
+    let _ = writeln!(
+        s,
         "lockdown:       {}",
         match f.lockdown.as_deref() {
             None => "not available (no sys/kernel/security/lockdown)".to_owned(),
@@ -634,7 +647,7 @@ fn check_text(f: &Facts, keep: Keep, findings: &[check::Finding]) -> String {
         let _ = writeln!(s, "\nwarning: {} [{}]", w.what, w.id);
         let _ = writeln!(s, "   {}", w.cause);
         if let Some(fix) = &w.fix {
-            let _ = writeln!(s, "   check: {fix}");
+            let _ = writeln!(s, "   hint:  {fix}");
         }
     }
     s

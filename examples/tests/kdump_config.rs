@@ -407,6 +407,39 @@ fn apply_rhel_sets_crashkernel_everywhere_grubby_would() {
 }
 
 #[test]
+fn apply_rhel8_edits_kernelopts_in_grubenv() {
+    let dir = scratch("rhel8-auto");
+    let before = snapshot(&dir);
+    let bad = tool(&dir, &["setup", "--apply", "--crashkernel", "16G"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("reserve nothing"), "{}", bad.stderr);
+    assert_eq!(snapshot(&dir), before);
+
+    let out = tool(&dir, &["setup", "--apply", "--crashkernel", "512M"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let after = snapshot(&dir);
+    assert_eq!(
+        changed(&before, &after),
+        [
+            "boot/grub2/grubenv",
+            "boot/grub2/grubenv.kdump-config.bak",
+            "etc/default/grub",
+            "etc/default/grub.kdump-config.bak",
+        ]
+    );
+    let Node::File(env) = &after["boot/grub2/grubenv"] else {
+        panic!()
+    };
+    assert_eq!(env.len(), 1024);
+    let env = String::from_utf8_lossy(env);
+    assert!(env.contains("\nkernelopts=root=/dev/mapper/cs-root ro resume=/dev/mapper/cs-swap rd.lvm.lv=cs/root rd.lvm.lv=cs/swap crashkernel=512M\n"), "{env}");
+    let again = tool(&dir, &["setup", "--apply", "--crashkernel", "512M"]);
+    assert!(again.stdout.starts_with("nothing changed"), "{again:?}");
+    assert_eq!(snapshot(&dir), after);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn apply_debian_family() {
     let (dir, before, after) = apply_twice("ubuntu2404-no-reservation", "page-cache");
     assert_eq!(

@@ -412,6 +412,34 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
         }
     }
 
+    if locked && kc.options.get("KEXEC_FILE").cloned().flatten().as_deref() == Some("y") {
+        add(
+            Severity::Warning,
+            "lockdown",
+            format!(
+                "the kernel is locked down ({})",
+                facts.lockdown.as_deref().unwrap_or("")
+            ),
+            "only kexec_file_load may load the capture kernel, and the image must carry a signature the kernel trusts (a distribution kernel does); kexec_load is refused with EPERM".into(),
+            None,
+        );
+    }
+    if kc.debug_info && facts.debug_vmlinux.is_none() {
+        let rel = &facts.kernel_release;
+        add(
+            Severity::Warning,
+            "no-debug-vmlinux",
+            "the kernel's debug information is not installed".into(),
+            "crash needs the vmlinux with DWARF to analyse the dump beyond its log (it can be installed later, on any machine)".into(),
+            Some(match (family, facts.distro) {
+                (Family::Rhel, _) => format!("dnf debuginfo-install kernel-{rel}"),
+                (Family::Debian, Some(Distro::Ubuntu)) => {
+                    format!("apt install linux-image-{rel}-dbgsym (from the ddebs.ubuntu.com archive)")
+                }
+                (Family::Debian, _) => format!("apt install linux-image-{rel}-dbg"),
+            }),
+        );
+    }
     if kc.source.is_some() && !kc.debug_info {
         add(
             Severity::Warning,

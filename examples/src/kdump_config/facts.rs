@@ -296,6 +296,11 @@ pub struct Facts {
     pub service: Service,
     /// The dump configuration.
     pub config: DumpConfig,
+    /// The kernel with debug information that crash and drgn read, when
+    /// installed (`usr/lib/debug/lib/modules/RELEASE/vmlinux` from RHEL's
+    /// kernel-debuginfo, `usr/lib/debug/boot/vmlinux-RELEASE` from Debian's
+    /// `-dbg` and Ubuntu's `-dbgsym` packages).
+    pub debug_vmlinux: Option<String>,
     /// `proc/meminfo`, when readable.
     pub meminfo: Option<MemInfo>,
     /// Things that could not be read, one line each.
@@ -532,6 +537,13 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
         }
     };
 
+    let debug_vmlinux = [
+        format!("usr/lib/debug/lib/modules/{kernel_release}/vmlinux"),
+        format!("usr/lib/debug/boot/vmlinux-{kernel_release}"),
+    ]
+    .into_iter()
+    .find(|rel| under(root, rel).is_file());
+
     Ok(Facts {
         os,
         family,
@@ -553,6 +565,7 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
         lockdown,
         service,
         config,
+        debug_vmlinux,
         meminfo,
         unreadable,
     })

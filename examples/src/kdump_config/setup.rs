@@ -146,6 +146,46 @@ fn set_directive(text: &str, key: &str, value: &str) -> String {
     out
 }
 
+/// Size of a GRUB environment block (`grub-core/lib/envblk.c`): the text is
+/// padded with `#` to exactly this many bytes.
+const GRUBENV_SIZE: usize = 1024;
+
+/// Rewrites `key=value` in a GRUB environment block with `edit`, keeping its
+/// 1024-byte size. Returns the text before and after.
+pub fn set_grubenv(
+    text: &str,
+    key: &str,
+    edit: impl Fn(&str) -> String,
+) -> Result<(String, String), String> {
+    let body = text.trim_end_matches('#');
+    let mut out = String::new();
+    let mut found = false;
+    for line in body.lines() {
+        match line.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
+            Some(v) if !found => {
+                let _ = writeln!(out, "{key}={}", edit(v));
+                found = true;
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if !found {
+        return Err(format!("no {key}= in the environment block"));
+    }
+    if out.len() > GRUBENV_SIZE {
+        return Err(format!(
+            "the edited environment block is {} bytes, more than {GRUBENV_SIZE}",
+            out.len()
+        ));
+    }
+    let pad = GRUBENV_SIZE - out.len();
+    out.extend(std::iter::repeat_n('#', pad));
+    Ok((text.to_owned(), out))
+}
+
 fn read(root: &Path, rel: &str) -> Option<String> {
     std::fs::read_to_string(under(root, rel)).ok()
 }
@@ -204,6 +244,7 @@ pub fn plan(
     // crashkernel= on every boot entry.
     let mut boot_files = 0;
     let mut boot_changed = false;
+    let mut uses_kernelopts = false;
     match family {
         Family::Rhel => {
             let entries_dir = under(root, "boot/loader/entries");
@@ -231,7 +272,7 @@ pub fn plan(
                     match line.strip_prefix("options") {
                         Some(args) if args.starts_with([' ', '\t']) => {
                             if args.contains("$kernelopts") {
-                                notes.push(format!("{rel} takes its options from $kernelopts in grubenv: run grubby on the system itself"));
+                                uses_kernelopts = true;
                                 after.push_str(line);
                             } else {
                                 let _ = write!(after, "options {}", set_arg(args, &value));
@@ -244,6 +285,19 @@ pub fn plan(
                 let before = Some(text);
                 boot_changed |= before.as_deref() != Some(after.as_str());
                 write_change(&mut changes, rel, before, after, Some("grubby"));
+            }
+            if uses_kernelopts {
+                let rel = "boot/grub2/grubenv";
+                match read(root, rel).map(|t| set_grubenv(&t, "kernelopts", |v| set_arg(v, &value))) {
+                    Some(Ok((before, after))) => {
+                        boot_changed |= before != after;
+                        write_change(&mut changes, rel.into(), Some(before), after, Some("grubby"));
+                    }
+                    Some(Err(e)) => notes.push(format!("{rel}: {e}; run grubby on the system itself")),
+                    None => notes.push(format!(
+                        "the boot entries take their options from $kernelopts but {rel} is missing; run grubby on the system itself"
+                    )),
+                }
             }
             if let Some(text) = read(root, "etc/default/grub") {
                 boot_files += 1;
@@ -539,29 +593,51 @@ pub fn render(facts: &Facts, plan: &Plan, root_given: bool) -> String {
     s
 }
 
-/// Resolves `rel` under `root`, refusing anything that would leave it
-/// (a `..`, or a symbolic link on the way or at the end).
+/// Resolves `rel` under `root` to the file a write would reach, refusing
+/// anything that would leave the root: a `..`, an absolute symbolic link on
+/// the way (the kernel would follow it out of the root), or a relative one
+/// that leads outside. Relative links inside the root (RHEL's
+/// `boot/grub2/grubenv` on EFI systems) are followed.
 fn contained(root: &Path, rel: &str) -> Result<PathBuf, String> {
     let canon_root = root
         .canonicalize()
         .map_err(|e| format!("{}: {e}", root.display()))?;
     let mut p = canon_root.clone();
     for comp in Path::new(rel).components() {
-        match comp {
-            std::path::Component::Normal(c) => {
-                p.push(c);
-                if p.symlink_metadata()
-                    .is_ok_and(|m| m.file_type().is_symlink())
-                {
-                    return Err(format!(
-                        "{rel}: a symbolic link is on the way; not following it"
-                    ));
-                }
-            }
-            _ => return Err(format!("{rel}: not a plain relative path")),
+        let std::path::Component::Normal(c) = comp else {
+            return Err(format!("{rel}: not a plain relative path"));
+        };
+        p.push(c);
+        if let Ok(target) = std::fs::read_link(&p)
+            && target.is_absolute()
+        {
+            return Err(format!(
+                "{rel}: an absolute symbolic link is on the way ({}); not following it out of the root",
+                target.display()
+            ));
         }
     }
-    Ok(p)
+    let mut existing = canon_root.join(rel);
+    let mut rest = Vec::new();
+    while existing.symlink_metadata().is_err() {
+        match existing.file_name() {
+            Some(n) => rest.push(n.to_owned()),
+            None => break,
+        }
+        existing.pop();
+    }
+    let mut resolved = existing
+        .canonicalize()
+        .map_err(|e| format!("{rel}: {e} (a dangling symbolic link?); not writing through it"))?;
+    for n in rest.iter().rev() {
+        resolved.push(n);
+    }
+    if !resolved.starts_with(&canon_root) {
+        return Err(format!(
+            "{rel}: a symbolic link leads out of the root; not following it"
+        ));
+    }
+    Ok(resolved)
 }
 
 /// A free backup name: `FILE.kdump-config.bak`, then `.bak.1`, `.bak.2`, ...
@@ -706,6 +782,20 @@ mod tests {
     }
 
     #[test]
+    fn grubenv_keeps_its_size() {
+        let mut env = String::from(
+            "# GRUB Environment Block\nsaved_entry=abc\nkernelopts=root=/dev/sda1 ro crashkernel=auto\n",
+        );
+        env.extend(std::iter::repeat_n('#', 1024 - env.len()));
+        let (_, after) = set_grubenv(&env, "kernelopts", |v| set_arg(v, "512M")).unwrap();
+        assert_eq!(after.len(), 1024);
+        assert!(after.contains("\nkernelopts=root=/dev/sda1 ro crashkernel=512M\n"));
+        assert!(after.starts_with("# GRUB Environment Block\nsaved_entry=abc\n"));
+        assert!(set_grubenv(&env, "nothere", |v| v.into()).is_err());
+        assert!(set_grubenv(&env, "kernelopts", |_| "x".repeat(1100)).is_err());
+    }
+
+    #[test]
     fn diff_shows_changed_lines_with_context() {
         let d = unified_diff("f", Some("a\nb\nc\n"), "a\nB\nc\n");
         assert_eq!(d, "--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
@@ -768,6 +858,19 @@ mod tests {
         assert!(contained(&dir, "../x").is_err());
         #[cfg(unix)]
         {
+            std::fs::create_dir_all(dir.join("boot/efi/EFI/redhat")).unwrap();
+            std::fs::create_dir_all(dir.join("boot/grub2")).unwrap();
+            std::os::unix::fs::symlink("../efi/EFI/redhat/grubenv", dir.join("boot/grub2/grubenv"))
+                .unwrap();
+            assert!(contained(&dir, "boot/grub2/grubenv").is_err(), "dangling");
+            std::fs::write(dir.join("boot/efi/EFI/redhat/grubenv"), "#").unwrap();
+            let canon = dir.canonicalize().unwrap();
+            assert_eq!(
+                contained(&dir, "boot/grub2/grubenv").unwrap(),
+                canon.join("boot/efi/EFI/redhat/grubenv")
+            );
+            std::os::unix::fs::symlink("../../..", dir.join("boot/up")).unwrap();
+            assert!(contained(&dir, "boot/up/x").is_err());
             std::os::unix::fs::symlink("/etc", dir.join("etc")).unwrap();
             assert!(contained(&dir, "etc/kdump.conf").is_err());
         }

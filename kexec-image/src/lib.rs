@@ -29,7 +29,8 @@ pub use image::{
 };
 pub use iomem::{FirmwareMapEntry, Iomem, MemRange, Resource, read_firmware_memmap};
 pub use plan::{
-    Check, LoadKind, LoadPlan, LoadRequest, PlannedSegment, SyscallChoice, capture_cmdline, plan,
+    Check, LoadKind, LoadPlan, LoadRequest, PlannedSegment, SyscallChoice, capture_cmdline,
+    concat_cmdline, plan, reuse_cmdline,
 };
 
 /// The fuzz target body for image parsing: parses `data` with a small

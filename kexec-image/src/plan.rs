@@ -185,8 +185,9 @@ fn kernel_need(image: &KernelImage, len: u64) -> (u64, u64) {
 }
 
 /// The kernel command line for a capture kernel, made from the first
-/// kernel's: drops `crashkernel=` and the parameters kdump-utils removes for
-/// `arch`, then appends its recommended additions (e.g. x86_64
+/// kernel's: drops `crashkernel=`, `panic_on_warn` and the parameters
+/// kdump-utils removes for `arch` (its `root=` and `rd.*` removal is left
+/// out: that belongs to kdumpctl's own initramfs, which carries the dump target), then appends its recommended additions (e.g. x86_64
 /// `irqpoll nr_cpus=1 reset_devices ...`), skipping ones already present.
 pub fn capture_cmdline(first_kernel: &str, arch: Arch) -> String {
     let common_remove = "hugepages hugepagesz slub_debug quiet log_buf_len swiotlb cma hugetlb_cma ignition.firstboot";
@@ -218,7 +219,11 @@ pub fn capture_cmdline(first_kernel: &str, arch: Arch) -> String {
         ),
         _ => format!("irqpoll maxcpus=1 reset_devices cma=0 {tail}"),
     };
-    let removed: Vec<&str> = remove.split(' ').chain(["crashkernel"]).collect();
+    // kdumpctl's prepare_cmdline also always drops these two.
+    let removed: Vec<&str> = remove
+        .split(' ')
+        .chain(["crashkernel", "panic_on_warn"])
+        .collect();
     let mut out: Vec<&str> = first_kernel
         .split_ascii_whitespace()
         .filter(|tok| {
@@ -232,6 +237,30 @@ pub fn capture_cmdline(first_kernel: &str, arch: Arch) -> String {
         }
     }
     out.join(" ")
+}
+
+/// The command line `--reuse-cmdline` takes from `/proc/cmdline`, as
+/// kexec-tools' `get_command_line` makes it: the text up to the first line
+/// break, without `BOOT_IMAGE=` and, for a crash load, without `crashkernel=`.
+pub fn reuse_cmdline(proc_cmdline: &str, kind: LoadKind) -> String {
+    let line = proc_cmdline.split(['\r', '\n']).next().unwrap_or("");
+    line.split_ascii_whitespace()
+        .filter(|tok| {
+            let key = tok.split_once('=').map_or(*tok, |(k, _)| k);
+            key != "BOOT_IMAGE" && !(kind == LoadKind::Crash && key == "crashkernel")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `base` followed by `append` with one space between, as kexec-tools'
+/// `concat_cmdline` joins `--reuse-cmdline` and `--append`.
+pub fn concat_cmdline(base: &str, append: &str) -> String {
+    match (base.is_empty(), append.is_empty()) {
+        (true, _) => append.to_owned(),
+        (false, true) => base.to_owned(),
+        (false, false) => format!("{base} {append}"),
+    }
 }
 
 /// Estimated elfcorehdr size: ELF64 header plus one program header per CPU
@@ -634,6 +663,24 @@ mod tests {
                 .unwrap()
                 .ok
         );
+    }
+
+    #[test]
+    fn reuse_and_concat() {
+        let proc = "BOOT_IMAGE=/boot/vmlinuz-6.1 root=UUID=abc ro crashkernel=256M quiet\n";
+        assert_eq!(
+            reuse_cmdline(proc, LoadKind::Crash),
+            "root=UUID=abc ro quiet"
+        );
+        assert_eq!(
+            reuse_cmdline(proc, LoadKind::Reboot),
+            "root=UUID=abc ro crashkernel=256M quiet"
+        );
+        assert_eq!(concat_cmdline("a b", "c"), "a b c");
+        assert_eq!(concat_cmdline("", "c"), "c");
+        assert_eq!(concat_cmdline("a", ""), "a");
+        let s = capture_cmdline("root=/dev/vda panic_on_warn=1 quiet", Arch::X86_64);
+        assert!(s.starts_with("root=/dev/vda irqpoll") && !s.contains("panic_on_warn"));
     }
 
     #[test]

@@ -1,0 +1,525 @@
+//! One type for every dump format: [`Dump`] opens a file or bytes, recognises the format from
+//! its first bytes, and answers physical-memory questions through [`PhysMemory`].
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use elfcorehdr::{DecodedNote, Endian, Machine, Notes, PrStatus, QemuCpuState};
+
+use crate::elf::{self, ElfLayout, Where};
+use crate::error::{Error, Result};
+use crate::flat::{self, FlatIndex};
+use crate::kdump::{self, BlockState, KdumpFile};
+use crate::source::Source;
+
+/// The on-disk format of a dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An ELF core (`/proc/vmcore`, QEMU ELF, `makedumpfile -E`).
+    Elf,
+    /// kdump-compressed (`"KDUMP   "`).
+    Kdump,
+    /// The old diskdump (`"DISKDUMP"`), read with the kdump-compressed reader.
+    Diskdump,
+    /// A flattened stream wrapping a kdump-compressed file.
+    FlattenedKdump,
+    /// A flattened stream wrapping an ELF file.
+    FlattenedElf,
+}
+
+impl Format {
+    /// A short name (`elf`, `kdump`, `diskdump`, `flattened-kdump`, `flattened-elf`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Elf => "elf",
+            Format::Kdump => "kdump",
+            Format::Diskdump => "diskdump",
+            Format::FlattenedKdump => "flattened-kdump",
+            Format::FlattenedElf => "flattened-elf",
+        }
+    }
+}
+
+/// What a dump says about one page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageState {
+    /// Its content is in the dump.
+    Present,
+    /// Its content is in the dump and is all zero (the kdump-compressed shared zero page).
+    Zero,
+    /// It is RAM but was filtered out when the dump was made.
+    Excluded,
+    /// The dump is incomplete and this page was not written.
+    Lost,
+    /// The dump does not cover it (a hole in the memory map).
+    NotInDump,
+}
+
+/// What a read does with excluded pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Excluded {
+    /// Fail with [`Error::Excluded`].
+    #[default]
+    Error,
+    /// Fill their bytes with this value.
+    Fill(u8),
+}
+
+/// Physical memory of a dump.
+pub trait PhysMemory {
+    /// The unit the dump classifies memory in: the kdump block size, or the kernel's page
+    /// size for ELF dumps.
+    fn page_size(&self) -> u64;
+
+    /// The state of the page holding `paddr`.
+    fn page_state(&self, paddr: u64) -> Result<PageState>;
+
+    /// Reads `buf.len()` bytes at `paddr`; excluded pages fail or are filled as `excluded` says.
+    fn read_phys_with(&self, paddr: u64, buf: &mut [u8], excluded: Excluded) -> Result<()>;
+
+    /// Reads `buf.len()` bytes at `paddr`; excluded pages are an error.
+    fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_phys_with(paddr, buf, Excluded::Error)
+    }
+
+    /// Physical ranges `[start, end)` whose content is in the dump, ascending.
+    fn present_ranges(&self) -> Vec<(u64, u64)>;
+}
+
+enum Body {
+    Elf(ElfLayout),
+    Kdump(Box<KdumpFile>),
+}
+
+/// An open dump of any format.
+pub struct Dump {
+    source: Source,
+    body: Body,
+    format: Format,
+    page_size: u64,
+}
+
+impl core::fmt::Debug for Dump {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Dump")
+            .field("format", &self.format)
+            .field("len", &self.source.len())
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One CPU's state at the crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuState {
+    /// Index in note order.
+    pub index: usize,
+    /// The `NT_PRSTATUS` note, when the dump has one.
+    pub prstatus: Option<PrStatus>,
+    /// QEMU's CPU state note, in QEMU x86 dumps.
+    pub qemu: Option<QemuCpuState>,
+}
+
+impl Dump {
+    /// Opens a dump file, mapping it read-only when possible and reading it with positioned
+    /// reads otherwise. The file must not be modified or truncated while the `Dump` lives
+    /// (a finished dump, or `/proc/vmcore`); use [`Dump::open_read`] when that cannot be
+    /// promised.
+    pub fn open(path: impl AsRef<Path>) -> Result<Dump> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|source| Error::Io {
+            what: "dump file",
+            offset: 0,
+            source,
+        })?;
+        let source = match crate::mmap::map(&file) {
+            Some(m) => Source::Mapped(m),
+            None => file_source(file)?,
+        };
+        Dump::from_source(source)
+    }
+
+    /// Opens a dump file with positioned reads only (no mapping).
+    pub fn open_read(path: impl AsRef<Path>) -> Result<Dump> {
+        let file = File::open(path.as_ref()).map_err(|source| Error::Io {
+            what: "dump file",
+            offset: 0,
+            source,
+        })?;
+        Dump::from_source(file_source(file)?)
+    }
+
+    /// Reads a dump held in memory.
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Result<Dump> {
+        Dump::from_source(Source::Bytes(bytes.into()))
+    }
+
+    fn from_source(source: Source) -> Result<Dump> {
+        let mut head = [0u8; 16];
+        let n = source.len().min(16) as usize;
+        source.read_exact_at("file signature", 0, &mut head[..n])?;
+        if flat::is_flattened(&head) {
+            let index = FlatIndex::build(source)?;
+            let inner = Source::Flat(Box::new(index));
+            let mut d = Dump::from_source(inner)?;
+            d.format = match d.format {
+                Format::Elf => Format::FlattenedElf,
+                _ => Format::FlattenedKdump,
+            };
+            return Ok(d);
+        }
+        if head[..4] == elfcorehdr::raw::ELF_MAGIC {
+            let layout = elf::parse(&source)?;
+            let mut d = Dump {
+                source,
+                body: Body::Elf(layout),
+                format: Format::Elf,
+                page_size: 4096,
+            };
+            d.page_size = d.vmcoreinfo_page_size().unwrap_or(4096);
+            return Ok(d);
+        }
+        if kdump::is_kdump(&head) {
+            let k = KdumpFile::parse(&source)?;
+            let format = if &head[..8] == kdump::DISKDUMP_SIGNATURE {
+                Format::Diskdump
+            } else {
+                Format::Kdump
+            };
+            let page_size = k.block_size();
+            return Ok(Dump {
+                source,
+                body: Body::Kdump(Box::new(k)),
+                format,
+                page_size,
+            });
+        }
+        Err(Error::UnknownFormat { found: head })
+    }
+
+    fn vmcoreinfo_page_size(&self) -> Option<u64> {
+        let text = self.vmcoreinfo_bytes().ok()??;
+        let v = elfcorehdr::VmcoreInfo::parse(&text).ok()?;
+        v.page_size()
+            .ok()?
+            .filter(|p| p.is_power_of_two() && *p >= 512)
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Size of the (rebuilt, for flattened streams) file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.source.len()
+    }
+
+    /// The ELF layout, for ELF dumps.
+    pub fn elf(&self) -> Option<&ElfLayout> {
+        match &self.body {
+            Body::Elf(e) => Some(e),
+            Body::Kdump(_) => None,
+        }
+    }
+
+    /// The kdump-compressed headers, for kdump dumps.
+    pub fn kdump(&self) -> Option<&KdumpFile> {
+        match &self.body {
+            Body::Kdump(k) => Some(k),
+            Body::Elf(_) => None,
+        }
+    }
+
+    /// Byte order of the dumped machine.
+    pub fn endian(&self) -> Endian {
+        match &self.body {
+            Body::Elf(e) => e.header.endian,
+            Body::Kdump(k) => match k.header.byte_order {
+                kdump::ByteOrder::Little => Endian::Little,
+                kdump::ByteOrder::Big => Endian::Big,
+            },
+        }
+    }
+
+    /// The ELF machine of the dumped system (from `e_machine`, or from `utsname.machine`).
+    pub fn machine(&self) -> Machine {
+        match &self.body {
+            Body::Elf(e) => e.header.machine,
+            Body::Kdump(k) => match machine_from_uname(&k.header.utsname[4]) {
+                Machine(0) => self.machine_from_vmcoreinfo().unwrap_or(Machine(0)),
+                m => m,
+            },
+        }
+    }
+
+    /// QEMU writes `utsname.machine = "Unknown"` in its kdump-compressed output; the
+    /// architecture then shows in the keys its VMCOREINFO carries.
+    fn machine_from_vmcoreinfo(&self) -> Option<Machine> {
+        let text = self.vmcoreinfo_bytes().ok()??;
+        let has = |key: &[u8]| text.windows(key.len()).any(|w| w == key);
+        if has(b"SYMBOL(init_top_pgt)=") || has(b"NUMBER(pgtable_l5_enabled)=") {
+            Some(Machine(62))
+        } else if has(b"NUMBER(kimage_voffset)=") {
+            Some(Machine(183))
+        } else {
+            None
+        }
+    }
+
+    /// The raw notes of the dump: the `PT_NOTE` segments of an ELF dump, or the note copy of a
+    /// kdump-compressed one (header version 4 and later). Each with its file offset.
+    pub fn note_segments(&self) -> Vec<(u64, &[u8])> {
+        match &self.body {
+            Body::Elf(e) => e.notes.iter().map(|(o, d)| (*o, d.as_slice())).collect(),
+            Body::Kdump(k) => k.notes.iter().map(|(o, d)| (*o, d.as_slice())).collect(),
+        }
+    }
+
+    /// The VMCOREINFO text (the note's descriptor, trailing NULs kept), if the dump has one.
+    pub fn vmcoreinfo_bytes(&self) -> Result<Option<Vec<u8>>> {
+        let endian = self.endian();
+        for (off, data) in self.note_segments() {
+            for n in Notes::with_base(data, endian, off) {
+                let n = n?;
+                if n.name == elfcorehdr::VMCOREINFO_NOTE_NAME && n.n_type == 0 {
+                    return Ok(Some(n.desc.to_vec()));
+                }
+            }
+        }
+        if let Body::Kdump(k) = &self.body {
+            return Ok(k.vmcoreinfo.clone());
+        }
+        Ok(None)
+    }
+
+    /// The CPUs' states from `NT_PRSTATUS` (and QEMU's CPU notes), in note order.
+    pub fn cpus(&self) -> Result<Vec<CpuState>> {
+        let endian = self.endian();
+        let machine = self.machine();
+        let mut pr = Vec::new();
+        let mut qemu = Vec::new();
+        for (off, data) in self.note_segments() {
+            for n in Notes::with_base(data, endian, off) {
+                let n = n?;
+                match n.decode(machine, endian) {
+                    Ok(DecodedNote::PrStatus(p)) => pr.push(p),
+                    Ok(DecodedNote::QemuCpuState(q)) => qemu.push(q),
+                    _ => {}
+                }
+            }
+        }
+        let count = pr.len().max(qemu.len());
+        Ok((0..count)
+            .map(|i| CpuState {
+                index: i,
+                prstatus: pr.get(i).cloned(),
+                qemu: qemu.get(i).cloned(),
+            })
+            .collect())
+    }
+
+    /// The `phys_base` a kdump-compressed header records (x86_64), if any.
+    pub fn header_phys_base(&self) -> Option<u64> {
+        self.kdump().map(|k| k.sub.phys_base)
+    }
+
+    /// Counts of pages by state over every page of the memory the dump describes: (present,
+    /// zero, excluded, lost). For ELF dumps, zero pages are found by reading present pages.
+    pub fn page_counts(&self) -> Result<PageCounts> {
+        let mut c = PageCounts::default();
+        let ps = self.page_size;
+        match &self.body {
+            Body::Kdump(k) => {
+                for pfn in 0..k.max_mapnr {
+                    match k.block_state(pfn) {
+                        BlockState::Hole => {}
+                        BlockState::Excluded => c.excluded += 1,
+                        BlockState::Dumped(i) => {
+                            let d = k.desc(i, &self.source)?;
+                            if d.offset == 0 && k.is_incomplete() {
+                                c.lost += 1;
+                            } else if k.is_zero_desc(&d) {
+                                c.zero += 1;
+                            } else {
+                                c.present += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            Body::Elf(e) => {
+                let mut buf = vec![0u8; ps as usize];
+                for (s, end) in e.present_ranges() {
+                    let mut p = s / ps * ps;
+                    while p < end {
+                        let from = p.max(s);
+                        let to = (p + ps).min(end);
+                        let part = &mut buf[..(to - from) as usize];
+                        self.read_phys_with(from, part, Excluded::Fill(0))?;
+                        if part.iter().all(|&b| b == 0) {
+                            c.zero += 1;
+                        } else {
+                            c.present += 1;
+                        }
+                        p += ps;
+                    }
+                }
+                for (s, end) in e.memory_ranges() {
+                    let mut p = s / ps * ps;
+                    while p < end {
+                        if matches!(e.locate(p), Where::Excluded { .. }) {
+                            c.excluded += 1;
+                        }
+                        p += ps;
+                    }
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Page counts of a dump, in [`PhysMemory::page_size`] units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageCounts {
+    /// Pages with non-zero content in the dump.
+    pub present: u64,
+    /// Pages stored as zero.
+    pub zero: u64,
+    /// Pages filtered out.
+    pub excluded: u64,
+    /// Pages lost to an incomplete dump.
+    pub lost: u64,
+}
+
+fn file_source(file: File) -> Result<Source> {
+    let len = file
+        .metadata()
+        .map_err(|source| Error::Io {
+            what: "dump file metadata",
+            offset: 0,
+            source,
+        })?
+        .len();
+    Ok(Source::File { file, len })
+}
+
+/// The ELF machine for a `uname -m` string.
+pub fn machine_from_uname(m: &str) -> Machine {
+    Machine(match m {
+        "x86_64" => 62,
+        "i386" | "i486" | "i586" | "i686" | "x86" => 3,
+        "aarch64" | "arm64" => 183,
+        "ppc64" | "ppc64le" => 21,
+        "ppc" => 20,
+        "s390x" | "s390" => 22,
+        "riscv64" | "riscv32" => 243,
+        "loongarch64" => 258,
+        "mips" | "mips64" => 8,
+        m if m.starts_with("arm") => 40,
+        _ => 0,
+    })
+}
+
+impl PhysMemory for Dump {
+    fn page_size(&self) -> u64 {
+        self.page_size
+    }
+
+    fn page_state(&self, paddr: u64) -> Result<PageState> {
+        Ok(match &self.body {
+            Body::Elf(e) => match e.locate(paddr) {
+                Where::File { .. } => PageState::Present,
+                Where::Excluded { .. } => PageState::Excluded,
+                Where::Absent { .. } => PageState::NotInDump,
+            },
+            Body::Kdump(k) => match k.block_state(paddr / self.page_size) {
+                BlockState::Hole => PageState::NotInDump,
+                BlockState::Excluded => PageState::Excluded,
+                BlockState::Dumped(i) => {
+                    let d = k.desc(i, &self.source)?;
+                    if d.offset == 0 && k.is_incomplete() {
+                        PageState::Lost
+                    } else if k.is_zero_desc(&d) {
+                        PageState::Zero
+                    } else {
+                        PageState::Present
+                    }
+                }
+            },
+        })
+    }
+
+    fn read_phys_with(&self, paddr: u64, buf: &mut [u8], excluded: Excluded) -> Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = paddr
+                .checked_add(done as u64)
+                .ok_or(Error::NotInDump { paddr })?;
+            let want = (buf.len() - done) as u64;
+            let out = &mut buf[done..];
+            let n = match &self.body {
+                Body::Elf(e) => match e.locate(at) {
+                    Where::File { offset, run } => {
+                        let n = want.min(run) as usize;
+                        self.source
+                            .read_exact_at("PT_LOAD data", offset, &mut out[..n])?;
+                        n
+                    }
+                    Where::Excluded { run } => {
+                        let Excluded::Fill(v) = excluded else {
+                            return Err(Error::Excluded { paddr: at });
+                        };
+                        let n = want.min(run) as usize;
+                        out[..n].fill(v);
+                        n
+                    }
+                    Where::Absent { .. } => return Err(Error::NotInDump { paddr: at }),
+                },
+                Body::Kdump(k) => {
+                    let bs = self.page_size;
+                    let pfn = at / bs;
+                    let within = at % bs;
+                    let n = want.min(bs - within) as usize;
+                    match k.block_state(pfn) {
+                        BlockState::Hole => return Err(Error::NotInDump { paddr: at }),
+                        BlockState::Excluded => {
+                            let Excluded::Fill(v) = excluded else {
+                                return Err(Error::Excluded { paddr: at });
+                            };
+                            out[..n].fill(v);
+                        }
+                        BlockState::Dumped(i) => {
+                            if within == 0 && n as u64 == bs {
+                                k.read_block(pfn, i, &self.source, &mut out[..n])?;
+                            } else {
+                                let mut block = vec![0u8; bs as usize];
+                                k.read_block(pfn, i, &self.source, &mut block)?;
+                                out[..n]
+                                    .copy_from_slice(&block[within as usize..within as usize + n]);
+                            }
+                        }
+                    }
+                    n
+                }
+            };
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn present_ranges(&self) -> Vec<(u64, u64)> {
+        match &self.body {
+            Body::Elf(e) => e.present_ranges(),
+            Body::Kdump(k) => {
+                let bs = self.page_size;
+                k.runs(true)
+                    .into_iter()
+                    .map(|(s, e)| (s.saturating_mul(bs), e.saturating_mul(bs)))
+                    .collect()
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The flattened stream of `makedumpfile -F` (and QEMU's kdump output through a pipe): a
+//! 4096-byte header starting `"makedumpfile"`, type 1, version 1, then records
+//! `{ i64 offset; i64 size; bytes }`, all big-endian, ending with offset = size = -1. Each
+//! record says "these bytes go at this offset of the real file".
+//!
+//! Facts: makedumpfile `makedumpfile.h` (`struct makedumpfile_header`,
+//! `struct makedumpfile_data_header`, `MAX_SIZE_MDF_HEADER`, `END_FLAG_FLAT_HEADER`) and
+//! `IMPLEMENTATION`. [`FlatIndex`] reads the stream once, keeps for each byte range of the
+//! rebuilt file the stream offset of its latest record (later records overwrite earlier
+//! ones, as `makedumpfile -R` does when it replays them), and serves positioned reads from
+//! that index; bytes no record wrote read as zero, as in the sparse file `-R` produces.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::source::Source;
+
+/// The signature at offset 0 (NUL-padded to 16 bytes).
+pub const FLAT_SIGNATURE: &[u8; 12] = b"makedumpfile";
+/// Size of the stream header.
+pub const FLAT_HEADER_SIZE: u64 = 4096;
+const RECORD_HEADER: u64 = 16;
+/// The largest rebuilt file the index accepts (1 PiB).
+const MAX_FILE: u64 = 1 << 50;
+
+/// Whether `head` (the first bytes of a file) starts a flattened stream.
+pub fn is_flattened(head: &[u8]) -> bool {
+    head.len() >= 16 && &head[..12] == FLAT_SIGNATURE && head[12..16] == [0; 4]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    end: u64,
+    src: u64,
+}
+
+/// An index from offsets of the rebuilt file to offsets in the stream.
+#[derive(Debug)]
+pub struct FlatIndex {
+    stream: Source,
+    pieces: BTreeMap<u64, Piece>,
+    len: u64,
+    records: u64,
+}
+
+impl FlatIndex {
+    pub(crate) fn build(stream: Source) -> Result<FlatIndex> {
+        let mut head = [0u8; 32];
+        stream.read_exact_at("flattened header", 0, &mut head)?;
+        if !is_flattened(&head) {
+            let mut found = [0; 16];
+            found.copy_from_slice(&head[..16]);
+            return Err(Error::UnknownFormat { found });
+        }
+        let ty = i64::from_be_bytes(head[16..24].try_into().unwrap_or_default());
+        if ty != 1 {
+            return Err(Error::BadField {
+                field: "makedumpfile_header.type",
+                offset: 16,
+                value: ty as u64,
+                expected: "1 (TYPE_FLAT_HEADER)",
+            });
+        }
+        let mut index = FlatIndex {
+            stream,
+            pieces: BTreeMap::new(),
+            len: 0,
+            records: 0,
+        };
+        let mut pos = FLAT_HEADER_SIZE;
+        loop {
+            let mut rh = [0u8; 16];
+            index
+                .stream
+                .read_exact_at("flattened record header", pos, &mut rh)?;
+            let off = i64::from_be_bytes(rh[..8].try_into().unwrap_or_default());
+            let size = i64::from_be_bytes(rh[8..].try_into().unwrap_or_default());
+            if off == -1 && size == -1 {
+                break;
+            }
+            let data = pos.checked_add(RECORD_HEADER).ok_or(Error::Overflow {
+                what: "flattened record",
+                a: pos,
+                b: RECORD_HEADER,
+            })?;
+            let (Ok(off), Ok(size)) = (u64::try_from(off), u64::try_from(size)) else {
+                return Err(Error::BadField {
+                    field: "makedumpfile_data_header",
+                    offset: pos,
+                    value: off as u64,
+                    expected: "a non-negative offset and size, or -1/-1 at the end",
+                });
+            };
+            let end = off
+                .checked_add(size)
+                .filter(|&e| e <= MAX_FILE)
+                .ok_or(Error::BadField {
+                    field: "makedumpfile_data_header.offset + buf_size",
+                    offset: pos,
+                    value: off.wrapping_add(size),
+                    expected: "an end below 1 PiB",
+                })?;
+            let next = data.checked_add(size).ok_or(Error::Overflow {
+                what: "flattened record",
+                a: data,
+                b: size,
+            })?;
+            if next > index.stream.len() {
+                return Err(Error::Truncated {
+                    what: "flattened record data",
+                    offset: data,
+                    len: size,
+                    available: index.stream.len(),
+                });
+            }
+            if size > 0 {
+                index.insert(off, end, data);
+            }
+            index.len = index.len.max(end);
+            index.records += 1;
+            pos = next;
+        }
+        Ok(index)
+    }
+
+    fn insert(&mut self, start: u64, end: u64, src: u64) {
+        // Trim or drop every piece overlapping [start, end).
+        let overlapping: Vec<(u64, Piece)> = self
+            .pieces
+            .range(..end)
+            .rev()
+            .take_while(|(_, p)| p.end > start)
+            .map(|(&s, &p)| (s, p))
+            .collect();
+        for (s, p) in overlapping {
+            self.pieces.remove(&s);
+            if s < start {
+                self.pieces.insert(
+                    s,
+                    Piece {
+                        end: start,
+                        src: p.src,
+                    },
+                );
+            }
+            if p.end > end {
+                let shift = end - s;
+                self.pieces.insert(
+                    end,
+                    Piece {
+                        end: p.end,
+                        src: p.src + shift,
+                    },
+                );
+            }
+        }
+        self.pieces.insert(start, Piece { end, src });
+    }
+
+    /// Length of the rebuilt file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the rebuilt file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of data records in the stream.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    pub(crate) fn read_exact_at(
+        &self,
+        what: &'static str,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let mut pos = offset;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let want = (buf.len() - done) as u64;
+            let piece = self
+                .pieces
+                .range(..=pos)
+                .next_back()
+                .filter(|(_, p)| p.end > pos);
+            let n = match piece {
+                Some((&s, p)) => {
+                    let n = want.min(p.end - pos);
+                    let src = p.src + (pos - s);
+                    let len = n as usize;
+                    self.stream
+                        .read_exact_at(what, src, &mut buf[done..done + len])?;
+                    n
+                }
+                None => {
+                    let next = self
+                        .pieces
+                        .range(pos..)
+                        .next()
+                        .map_or(u64::MAX, |(&s, _)| s);
+                    let n = want.min(next - pos);
+                    buf[done..done + n as usize].fill(0);
+                    n
+                }
+            };
+            done += n as usize;
+            pos += n;
+        }
+        Ok(())
+    }
+}

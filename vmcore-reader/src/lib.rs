@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(clippy::undocumented_unsafe_blocks)]
+
+pub mod arm64;
+pub mod codec;
+mod dump;
+pub mod elf;
+mod error;
+pub mod flat;
+pub mod fuzz;
+pub mod kdump;
+mod kernel;
+mod mmap;
+pub mod printk;
+mod source;
+pub mod x86_64;
+
+pub use dump::{
+    CpuState, Dump, Excluded, Format, PageCounts, PageState, PhysMemory, machine_from_uname,
+};
+pub use error::{Error, Result};
+pub use kernel::{Kernel, KernelInfo, Translation};
+pub use printk::{KernelLog, LogKind, LogRecord, read_log};

@@ -17,7 +17,7 @@ pub use load::kexec_file_load;
 pub use load::{
     Segment, check_segments, kexec_file_unload, kexec_load, kexec_unload, reboot_kexec,
 };
-pub use sysfs::{CrashHotplug, CrashNotes, KexecStatus, KexecSysfs, VmcoreinfoLocation};
+pub use sysfs::{CrashHotplug, CrashNotes, KexecStatus, KexecSysfs, Lockdown, VmcoreinfoLocation};
 pub use uapi::{Arch, KexecSegment, SyscallNumbers};
 
 /// Replays the sysfs value parsers on arbitrary bytes (the fuzz target body).
@@ -30,4 +30,5 @@ pub fn fuzz_sysfs_values(data: &[u8]) -> usize {
         + usize::from(sysfs::parse_decimal(text).is_ok())
         + usize::from(sysfs::parse_hex(text).is_ok())
         + usize::from(sysfs::parse_vmcoreinfo(text).is_ok())
+        + usize::from(sysfs::parse_lockdown(text).is_ok())
 }

@@ -9,7 +9,11 @@
 //! ("`%pa %x`": the note's physical address, `0x`-prefixed, then its size in
 //! hex), `/sys/devices/system/cpu/cpuN/crash_notes` (hex physical address, no
 //! prefix) and `crash_notes_size` (decimal), and the `crash_hotplug` files of
-//! `/sys/devices/system/{cpu,memory}`.
+//! `/sys/devices/system/{cpu,memory}`. Also the two settings that explain a
+//! refused `kexec_load`: `/proc/sys/kernel/kexec_load_disabled` ("0"/"1", from
+//! `kernel/kexec_core.c`) and `/sys/kernel/security/lockdown` (the selected mode
+//! in brackets, e.g. `none [integrity] confidentiality`, from
+//! `security/lockdown/lockdown.c`).
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +59,31 @@ pub struct CrashHotplug {
     pub cpu: Option<bool>,
     /// Memory hotplug (`/sys/devices/system/memory/crash_hotplug`), if exported.
     pub memory: Option<bool>,
+}
+
+/// The kernel lockdown mode (`/sys/kernel/security/lockdown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lockdown {
+    /// Not locked down.
+    None,
+    /// Integrity mode: `kexec_load` is refused, `kexec_file_load` needs a valid signature.
+    Integrity,
+    /// Confidentiality mode (implies integrity).
+    Confidentiality,
+}
+
+/// Parses the lockdown file: the mode in brackets.
+pub fn parse_lockdown(text: &str) -> Result<Lockdown, &'static str> {
+    let sel = text
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')))
+        .ok_or("expected the selected mode in brackets")?;
+    match sel {
+        "none" => Ok(Lockdown::None),
+        "integrity" => Ok(Lockdown::Integrity),
+        "confidentiality" => Ok(Lockdown::Confidentiality),
+        _ => Err("unknown lockdown mode"),
+    }
 }
 
 /// The kexec sysfs files under one root directory (`/` on a live system).
@@ -255,6 +284,23 @@ impl KexecSysfs {
         Ok(out)
     }
 
+    /// `/proc/sys/kernel/kexec_load_disabled` (`None` when absent): once set,
+    /// neither load call works until reboot.
+    pub fn kexec_load_disabled(&self) -> Result<Option<bool>, Error> {
+        match self.read_optional("proc/sys/kernel/kexec_load_disabled")? {
+            Some((p, t)) => Self::parsed(p, &t, parse_bool).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The lockdown mode, `None` when securityfs has no lockdown file.
+    pub fn lockdown(&self) -> Result<Option<Lockdown>, Error> {
+        match self.read_optional("sys/kernel/security/lockdown")? {
+            Some((p, t)) => Self::parsed(p, &t, parse_lockdown).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Everything `kexec-load -S` needs in one read.
     pub fn status(&self) -> Result<KexecStatus, Error> {
         Ok(KexecStatus {
@@ -292,6 +338,20 @@ mod tests {
         );
         assert!(parse_vmcoreinfo("0x1000").is_err());
         assert!(parse_vmcoreinfo("0x1000 10 20").is_err());
+        assert_eq!(
+            parse_lockdown("none [integrity] confidentiality\n"),
+            Ok(Lockdown::Integrity)
+        );
+        assert_eq!(
+            parse_lockdown("[none] integrity confidentiality\n"),
+            Ok(Lockdown::None)
+        );
+        assert_eq!(
+            parse_lockdown("none integrity [confidentiality]"),
+            Ok(Lockdown::Confidentiality)
+        );
+        assert!(parse_lockdown("none integrity").is_err());
+        assert!(parse_lockdown("[weird]").is_err());
     }
 
     proptest! {

@@ -45,7 +45,12 @@ fn full_tree() {
         .file("sys/devices/system/cpu/cpu2/crash_notes", "23fc3c400\n")
         .file("sys/devices/system/cpu/cpufreq/boost", "1\n")
         .file("sys/devices/system/cpu/crash_hotplug", "1\n")
-        .file("sys/devices/system/memory/crash_hotplug", "0\n");
+        .file("sys/devices/system/memory/crash_hotplug", "0\n")
+        .file("proc/sys/kernel/kexec_load_disabled", "0\n")
+        .file(
+            "sys/kernel/security/lockdown",
+            "none [integrity] confidentiality\n",
+        );
     let s = KexecSysfs::new(t.root());
     let st = s.status().unwrap();
     assert!(!st.loaded);
@@ -81,6 +86,8 @@ fn full_tree() {
     );
     let hp = s.crash_hotplug().unwrap();
     assert_eq!((hp.cpu, hp.memory), (Some(true), Some(false)));
+    assert_eq!(s.kexec_load_disabled().unwrap(), Some(false));
+    assert_eq!(s.lockdown().unwrap(), Some(kexec_sys::Lockdown::Integrity));
 }
 
 #[test]
@@ -96,6 +103,8 @@ fn optional_files_absent() {
     assert_eq!(st.elfcorehdr_size, None);
     assert!(s.crash_notes().unwrap().is_empty());
     assert_eq!(s.crash_hotplug().unwrap().cpu, None);
+    assert_eq!(s.kexec_load_disabled().unwrap(), None);
+    assert_eq!(s.lockdown().unwrap(), None);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use zerocopy::byteorder::{BigEndian, ByteOrder, LittleEndian};
 use crate::error::{Error, Result};
 use crate::raw::{
     DUMP_ELF_INCOMPLETE, ELF_MAGIC, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ET_CORE,
-    EV_CURRENT, Ehdr32, Ehdr64, PN_XNUM, Phdr32, Phdr64,
+    EV_CURRENT, Ehdr32, Ehdr64, PF_R, PF_W, PF_X, PN_XNUM, Phdr32, Phdr64,
 };
 use crate::types::{Class, Endian, Machine, ProgramHeader};
 
@@ -629,9 +629,46 @@ pub struct DumpSegment {
     pub filesz: u64,
     /// Bytes of memory covered (at least `filesz`; the rest reads as zeros).
     pub memsz: u64,
+    /// `p_flags`: makedumpfile copies them from the segment it read (`RWX` from
+    /// `/proc/vmcore`, 0 from a QEMU dump).
+    pub flags: u32,
+    /// `p_align`, likewise copied.
+    pub align: u64,
 }
 
-/// Builds the leading part of an ELF dump file as makedumpfile `-E` writes it.
+impl DumpSegment {
+    /// A segment with flags `RWX` and `p_align` 0, as `/proc/vmcore` has them.
+    pub const fn new(vaddr: u64, paddr: u64, filesz: u64, memsz: u64) -> DumpSegment {
+        DumpSegment {
+            vaddr,
+            paddr,
+            filesz,
+            memsz,
+            flags: PF_R | PF_W | PF_X,
+            align: 0,
+        }
+    }
+
+    /// The segment a `PT_LOAD` describes, its flags and alignment kept.
+    pub const fn from_program_header(ph: &ProgramHeader) -> DumpSegment {
+        DumpSegment {
+            vaddr: ph.vaddr,
+            paddr: ph.paddr,
+            filesz: ph.filesz,
+            memsz: ph.memsz,
+            flags: ph.flags,
+            align: ph.align,
+        }
+    }
+}
+
+/// Builds the leading part of an ELF dump file as makedumpfile `-E` writes it: the file
+/// header, one `PT_NOTE`, the `PT_LOAD`s, the notes right after the program headers, then the
+/// segments' data back to back from the end of the notes (or from the next multiple of
+/// [`data_align`](Self::data_align)). A segment with no file data gets the offset where
+/// its data would have started (makedumpfile writes that or 0; with `p_filesz` 0 it means
+/// nothing). The fixture tests check the result byte for byte against makedumpfile's own
+/// output.
 ///
 /// ```
 /// use elfcorehdr::{DumpFileBuilder, DumpSegment, ElfCore, NoteWriter, Target};
@@ -639,9 +676,9 @@ pub struct DumpSegment {
 /// let mut notes = NoteWriter::new(Target::x86_64().endian);
 /// notes.push(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0\n")?;
 /// let dump = DumpFileBuilder::new(Target::x86_64())
-///     .segment(DumpSegment { vaddr: 0xffff_8880_0010_0000, paddr: 0x10_0000, filesz: 0x2000, memsz: 0x2000 })
+///     .segment(DumpSegment::new(0xffff_8880_0010_0000, 0x10_0000, 0x2000, 0x2000))
 ///     .build(notes.as_bytes())?;
-/// assert_eq!(dump.segments[0].offset, 4096);
+/// assert_eq!(dump.segments[0].offset, 64 + 2 * 56 + notes.as_bytes().len() as u64);
 /// let core = ElfCore::parse(&dump.bytes)?;
 /// assert_eq!(core.notes().count(), 1);
 /// # Ok::<(), elfcorehdr::Error>(())
@@ -668,13 +705,13 @@ pub struct DumpFileHeader {
 }
 
 impl DumpFileBuilder {
-    /// An empty dump header for `target`; segment data starts on a 4 KiB boundary.
+    /// An empty dump header for `target`; segment data starts right after the notes.
     pub fn new(target: Target) -> DumpFileBuilder {
         DumpFileBuilder {
             target,
             segments: Vec::new(),
             incomplete: false,
-            data_align: 4096,
+            data_align: 1,
         }
     }
 
@@ -696,8 +733,9 @@ impl DumpFileBuilder {
         self
     }
 
-    /// Aligns the start of segment data to `align` bytes (the dumped kernel's page size;
-    /// values below 1 count as 1).
+    /// Aligns the start of segment data to `align` bytes, for example to the dumped kernel's
+    /// page size so that a reader can map pages (makedumpfile does not; values below 1 count
+    /// as 1).
     pub fn data_align(mut self, align: u64) -> DumpFileBuilder {
         self.data_align = align.max(1);
         self
@@ -731,9 +769,11 @@ impl DumpFileBuilder {
                     expected: s.memsz,
                 });
             }
-            loads.push(ProgramHeader::load(
-                offset, s.vaddr, s.paddr, s.filesz, s.memsz,
-            ));
+            loads.push(ProgramHeader {
+                flags: s.flags,
+                align: s.align,
+                ..ProgramHeader::load(offset, s.vaddr, s.paddr, s.filesz, s.memsz)
+            });
             offset = offset.checked_add(s.filesz).ok_or(overflow("file size"))?;
         }
         let note = ProgramHeader::note(notes_offset, 0, notes_len);

@@ -203,7 +203,9 @@ proptest! {
         w.push(b"VMCOREINFO", 0, vmcoreinfo.as_bytes()).unwrap();
         let notes = w.into_bytes();
         let segments: Vec<_> = segs.iter().map(|&(v, p, f, extra)| DumpSegment {
-            vaddr: u64::from(v), paddr: u64::from(p), filesz: f, memsz: f + extra,
+            flags: v & 7,
+            align: u64::from(p % 3) << 12,
+            ..DumpSegment::new(u64::from(v), u64::from(p), f, f + extra)
         }).collect();
         let dump = DumpFileBuilder::new(t)
             .segments(segments.iter().copied())
@@ -222,6 +224,8 @@ proptest! {
         prop_assert_eq!(offset % (1u64 << align_shift), 0);
         for (p, s) in phdrs[1..].iter().zip(&segments) {
             prop_assert_eq!((p.vaddr, p.paddr, p.filesz, p.memsz), (s.vaddr, s.paddr, s.filesz, s.memsz));
+            prop_assert_eq!((p.flags, p.align), (s.flags, s.align));
+            prop_assert_eq!(DumpSegment::from_program_header(p), *s);
             prop_assert_eq!(p.offset, offset);
             offset += p.filesz;
         }

@@ -110,18 +110,13 @@ pub fn sample_notes(target: Target, cpus: u64) -> Vec<u8> {
 /// A fixed ELF dump file layout for `target`.
 pub fn sample_dump(target: Target) -> DumpFileHeader {
     DumpFileBuilder::new(target)
-        .segment(DumpSegment {
-            vaddr: 0xc000_1000,
-            paddr: 0x1000,
-            filesz: 0x9_e000,
-            memsz: 0x9_e000,
-        })
-        .segment(DumpSegment {
-            vaddr: 0xc010_0000,
-            paddr: 0x10_0000,
-            filesz: 0x10_0000,
-            memsz: 0x20_0000,
-        })
+        .segment(DumpSegment::new(0xc000_1000, 0x1000, 0x9_e000, 0x9_e000))
+        .segment(DumpSegment::new(
+            0xc010_0000,
+            0x10_0000,
+            0x10_0000,
+            0x20_0000,
+        ))
         .build(&sample_notes(target, 2))
         .unwrap()
 }

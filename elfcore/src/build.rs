@@ -14,8 +14,9 @@
 //!
 //! Facts for dump files: makedumpfile's `IMPLEMENTATION` and `write_elf_header`: the file
 //! header, one `PT_NOTE` with the merged notes, the `PT_LOAD`s, the notes right after the
-//! program headers, segment data from the next page boundary on, back to back, and bit 0 of
-//! `e_flags` (`DUMP_ELF_INCOMPLETE`) on a dump that could not be finished.
+//! program headers, segment data right after the notes, back to back, each segment's flags
+//! and alignment copied from its source, and bit 0 of `e_flags` (`DUMP_ELF_INCOMPLETE`) on a
+//! dump that could not be finished; checked against real makedumpfile output.
 
 use alloc::vec::Vec;
 

@@ -183,6 +183,91 @@ fn dump_files_exist_with_their_sizes_and_magics() {
     }
 }
 
+/// The notes of a little-endian ELF64 core as (name, type, desc): every
+/// PT_NOTE segment (p_type 4) walked as `Elf64_Nhdr` records (namesz,
+/// descsz, type, then name and desc each padded to 4 bytes).
+fn notes(path: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    let eh = read_at(path, 0, 64);
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let phentsize = usize::from(u16::from_le_bytes([eh[54], eh[55]]));
+    let phnum = usize::from(u16::from_le_bytes([eh[56], eh[57]]));
+    let table = read_at(path, u64_at(&eh, 32), phentsize * phnum);
+    let mut out = Vec::new();
+    for ph in table.chunks(phentsize).filter(|ph| u32_at(ph, 0) == 4) {
+        let seg = read_at(
+            path,
+            u64_at(ph, 8),
+            usize::try_from(u64_at(ph, 32)).unwrap(),
+        );
+        let mut at = 0;
+        while at + 12 <= seg.len() {
+            let (namesz, descsz) = (u32_at(&seg, at) as usize, u32_at(&seg, at + 4) as usize);
+            let kind = u32_at(&seg, at + 8);
+            if namesz == 0 && descsz == 0 && kind == 0 {
+                break; // zero padding after the last note
+            }
+            let name_at = at + 12;
+            let desc_at = name_at + namesz.div_ceil(4) * 4;
+            let end = desc_at + descsz.div_ceil(4) * 4;
+            assert!(
+                end <= seg.len() + 3,
+                "{}: note at {at} overruns its segment",
+                path.display()
+            );
+            let name = String::from_utf8_lossy(&seg[name_at..name_at + namesz])
+                .trim_end_matches('\0')
+                .to_string();
+            out.push((
+                name,
+                kind,
+                seg[desc_at..(desc_at + descsz).min(seg.len())].to_vec(),
+            ));
+            at = end;
+        }
+    }
+    out
+}
+
+#[test]
+fn elf_dumps_carry_one_prstatus_per_cpu_and_the_guests_vmcoreinfo() {
+    let (dir, m) = fixtures();
+    let mut checked = 0;
+    for d in arr(&m, "dumps") {
+        for f in arr(d, "files") {
+            let kind = s(f, "kind");
+            if kind != "qemu-elf" && kind != "proc-vmcore" {
+                continue;
+            }
+            let path = existing(&dir, s(f, "path"));
+            let notes = notes(&path);
+            let prstatus = notes
+                .iter()
+                .filter(|(n, t, _)| n == "CORE" && *t == 1)
+                .count();
+            assert_eq!(
+                Some(prstatus as u64),
+                d["cpus"].as_u64(),
+                "{}: NT_PRSTATUS notes",
+                path.display()
+            );
+            let info = notes
+                .iter()
+                .find(|(n, _, _)| n == "VMCOREINFO")
+                .unwrap_or_else(|| panic!("{}: no VMCOREINFO note", path.display()));
+            let text = String::from_utf8_lossy(&info.2);
+            let release = format!("OSRELEASE={}\n", s(d, "kernel_release"));
+            assert!(
+                text.starts_with(&release),
+                "{}: VMCOREINFO {text:.80}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no ELF dump's notes were checked");
+}
+
 /// The records of a makedumpfile flattened stream (makedumpfile's
 /// `IMPLEMENTATION` notes: a 4096-byte header starting "makedumpfile\0",
 /// type 1 and version 1 as big-endian i64, then records of a big-endian i64

@@ -141,6 +141,9 @@ pub struct KernelImage {
     pub inner: Option<Box<KernelImage>>,
     /// Why the inner image could not be read, when it could not.
     pub inner_error: Option<Error>,
+    /// The PE headers of an EFI stub carried by a bzImage, arm64 or RISC-V
+    /// Image (whether it is signed tells if `kexec_file_load` can verify it).
+    pub efi_stub: Option<PeImage>,
 }
 
 /// A fact's value.
@@ -242,7 +245,15 @@ impl KernelImage {
             header: Header::Compressed(Compression::Gzip),
             inner: None,
             inner_error: None,
+            efi_stub: None,
         };
+        if matches!(
+            format,
+            Format::BzImage | Format::Arm64Image | Format::RiscvImage
+        ) && data.starts_with(b"MZ")
+        {
+            img.efi_stub = PeImage::parse(data).ok();
+        }
         let mut inner_bytes: Option<Result<Vec<u8>>> = None;
         let mut inner_slice: Option<&[u8]> = None;
         match format {
@@ -568,6 +579,13 @@ impl KernelImage {
                 }
             }
             Header::Compressed(c) => f("compression", Text(c.name().to_owned())),
+        }
+        if let Some(pe) = &self.efi_stub {
+            f("efi_stub.machine", Hex(u64::from(pe.machine)));
+            f("efi_stub.signed", Bool(pe.certificate_table.is_some()));
+            if let Some((_, size)) = pe.certificate_table {
+                f("efi_stub.certificate_table_size", Int(u64::from(size)));
+            }
         }
         if let Some(e) = &self.inner_error {
             f("inner_error", Text(e.to_string()));

@@ -30,7 +30,7 @@ pub use image::{
 pub use iomem::{FirmwareMapEntry, Iomem, MemRange, Resource, read_firmware_memmap};
 pub use plan::{
     Check, LoadKind, LoadPlan, LoadRequest, PlannedSegment, SyscallChoice, capture_cmdline,
-    concat_cmdline, plan, reuse_cmdline,
+    concat_cmdline, plan, reuse_cmdline, signature_present,
 };
 
 /// The fuzz target body for image parsing: parses `data` with a small

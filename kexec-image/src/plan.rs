@@ -58,6 +58,9 @@ pub struct LoadRequest<'a> {
     pub cpus: u32,
     /// Largest decompressed kernel accepted.
     pub max_decompressed: u64,
+    /// The kernel will verify the image's signature (lockdown is on, or
+    /// `CONFIG_KEXEC_SIG_FORCE`): an unsigned image then fails the `signature` check.
+    pub require_signature: bool,
 }
 
 /// One thing that would be loaded.
@@ -263,6 +266,26 @@ pub fn concat_cmdline(base: &str, append: &str) -> String {
     }
 }
 
+/// Whether the image carries the signature its architecture's
+/// `kexec_file_load` verifies: an Authenticode certificate table in the EFI
+/// stub (x86 bzImage, arm64 and RISC-V Image; `verify_sig` in
+/// `kexec-bzimage64.c` and `arch/arm64/kernel/kexec_image.c`), or the module
+/// signature trailer on s390 (`arch/s390/kernel/machine_kexec_file.c`).
+/// `None` where the kernel checks something else (IMA on ELF images).
+pub fn signature_present(image: &KernelImage, data: &[u8]) -> Option<bool> {
+    match &image.header {
+        Header::BzImage(_) | Header::Arm64(_) | Header::Riscv(_) => Some(
+            image
+                .efi_stub
+                .as_ref()
+                .is_some_and(|pe| pe.certificate_table.is_some()),
+        ),
+        Header::Pe(pe) | Header::Uki(pe) => Some(pe.certificate_table.is_some()),
+        Header::S390(_) => Some(data.ends_with(b"~Module signature appended~\n")),
+        _ => None,
+    }
+}
+
 /// Estimated elfcorehdr size: ELF64 header plus one program header per CPU
 /// note, VMCOREINFO, the kernel text map and each RAM range.
 fn elfcorehdr_size(cpus: u32, ram_ranges: usize) -> u64 {
@@ -320,6 +343,23 @@ pub fn plan<'a>(req: &LoadRequest<'a>, memory: Option<&Iomem>) -> Result<LoadPla
             ok: false,
             detail: "kexec_load needs segments, boot data and purgatory built in user space; this plan covers kexec_file_load only".into(),
         }),
+    }
+    match signature_present(&image, &loadable.kernel) {
+        Some(true) => checks.push(Check {
+            name: "signature",
+            ok: true,
+            detail: "the image carries a signature for the kernel to verify".into(),
+        }),
+        Some(false) => checks.push(Check {
+            name: "signature",
+            ok: !req.require_signature,
+            detail: if req.require_signature {
+                "the image is unsigned and the kernel requires a signature (lockdown): use a signed kernel".into()
+            } else {
+                "the image is unsigned; a locked-down kernel would refuse it".into()
+            },
+        }),
+        None => {}
     }
     if !loadable.steps.is_empty() {
         checks.push(Check {
@@ -590,6 +630,7 @@ mod tests {
             host_arch: Arch::X86_64,
             cpus: 4,
             max_decompressed: 1 << 30,
+            require_signature: false,
         }
     }
 
@@ -663,6 +704,20 @@ mod tests {
                 .unwrap()
                 .ok
         );
+    }
+
+    #[test]
+    fn unsigned_image_under_lockdown() {
+        // The synthetic bzImage has no EFI stub, so no signature.
+        let bz = crate::x86::tests::build(&gzip(b"payload"), "6.1");
+        let mut r = req(&bz, LoadKind::Reboot);
+        let p = plan(&r, None).unwrap();
+        let sig = p.checks.iter().find(|c| c.name == "signature").unwrap();
+        assert!(sig.ok);
+        r.require_signature = true;
+        let p = plan(&r, None).unwrap();
+        assert!(!p.checks.iter().find(|c| c.name == "signature").unwrap().ok);
+        assert!(!p.is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The fixture kernels read by independent tools, compared with our facts:
-//! `file` (libmagic's kernel rules), `readelf` (binutils) and `xz` (the
+//! `file` (libmagic's kernel rules), `readelf` and `objdump` (binutils) and `xz` (the
 //! reference decoder, for the x86 payloads). The tools must be installed
 //! (Debian: file, binutils, xz-utils); a missing tool fails the test.
 #![cfg(feature = "fixture-tests")]
@@ -120,6 +120,29 @@ fn file_readelf_and_xz_agree() {
                     magic.contains(&format!("version {v}")),
                     "{arch}: {magic} vs {v}"
                 );
+                // objdump reads the EFI stub's PE headers: the Authenticode
+                // certificate table is data directory 4, "Security Directory".
+                let pe = String::from_utf8(run("objdump", &["-p", path.to_str().unwrap()], None))
+                    .unwrap();
+                let size = pe
+                    .lines()
+                    .find(|l| l.starts_with("Entry 4 ") && l.ends_with("Security Directory"))
+                    .and_then(|l| l.split_whitespace().nth(3))
+                    .map(|h| u64::from_str_radix(h, 16).unwrap())
+                    .unwrap_or(0);
+                if size == 0 {
+                    assert_eq!(
+                        fact(&img, "efi_stub.signed"),
+                        FactValue::Bool(false),
+                        "{arch}"
+                    );
+                } else {
+                    assert_eq!(
+                        fact(&img, "efi_stub.certificate_table_size"),
+                        FactValue::Int(size),
+                        "{arch}"
+                    );
+                }
                 // xz decodes the payload at the offset the header gives.
                 let Header::BzImage(b) = &img.header else {
                     unreachable!()

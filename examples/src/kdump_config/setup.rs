@@ -454,27 +454,33 @@ pub fn plan(
 pub fn unified_diff(path: &str, before: Option<&str>, after: &str) -> String {
     let a: Vec<&str> = before.map(|b| b.lines().collect()).unwrap_or_default();
     let b: Vec<&str> = after.lines().collect();
-    // Longest common subsequence table; the files are small.
+    // Longest common subsequence table. Configuration files are small; past
+    // LCS_CELLS the table is skipped and the diff replaces the whole text.
+    const LCS_CELLS: usize = 1 << 22;
     let (n, m) = (a.len(), b.len());
-    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+    let table = (n + 1).checked_mul(m + 1).is_some_and(|c| c <= LCS_CELLS);
+    let mut lcs = vec![vec![0u32; if table { m + 1 } else { 1 }]; if table { n + 1 } else { 1 }];
+    if table {
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i][j] = if a[i] == b[j] {
+                    lcs[i + 1][j + 1] + 1
+                } else {
+                    lcs[i + 1][j].max(lcs[i][j + 1])
+                };
+            }
         }
     }
+    let prefer_removal = |i: usize, j: usize| !table || lcs[i + 1][j] >= lcs[i][j + 1];
     // Edit script: (tag, a index, b index).
     let mut ops: Vec<(char, usize, usize)> = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
+        if table && i < n && j < m && a[i] == b[j] {
             ops.push((' ', i, j));
             i += 1;
             j += 1;
-        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+        } else if i < n && (j == m || prefer_removal(i, j)) {
             ops.push(('-', i, j));
             i += 1;
         } else {
@@ -779,6 +785,15 @@ mod tests {
             ),
             "path /var/crash\n#core_collector x\ncore_collector makedumpfile -d 1\n"
         );
+    }
+
+    #[test]
+    fn huge_diffs_replace_the_whole_text() {
+        let a: String = (0..3000).map(|i| format!("{i}\n")).collect();
+        let b: String = (0..3000).map(|i| format!("{}\n", i + 1)).collect();
+        let d = unified_diff("big", Some(&a), &b);
+        assert_eq!(d.lines().filter(|l| l.starts_with('-')).count(), 3001);
+        assert_eq!(d.lines().filter(|l| l.starts_with('+')).count(), 3001);
     }
 
     #[test]

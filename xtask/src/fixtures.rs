@@ -30,7 +30,8 @@ and ends with the path of manifest.json.
 
   --force NAME   remake NAME even if cached: a dump name (x86_64-512M, x86_64-2G,
                  x86_64-kdump-1G, arm64-512M), kernel-ARCH (kernel-amd64, ...),
-                 kernels (all seven), tools, dumps (all dumps), or all
+                 kernels (all seven), dumps (all dumps), tools (refetch arm64
+                 busybox and peer sysroot, rebuild the probe, then every dump), or all
   --list         print the names and exit
 ";
 

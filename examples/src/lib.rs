@@ -4,4 +4,5 @@
 
 pub mod crashkernel;
 pub mod kdump_config;
+pub mod kexec_load;
 pub mod size;

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(kdump_examples::kexec_load::main(std::env::args_os()));
+}

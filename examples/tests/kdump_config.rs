@@ -35,6 +35,7 @@ const ROOTS: &[(&str, &str, i32)] = &[
     ("centos9-small-reservation", "kernel", 1),
     ("centos9-nfs-d31", "user-data", 1),
     ("centos9-auto-refused", "kernel", 1),
+    ("centos9-high-low", "kernel", 0),
     ("rhel8-auto", "kernel", 0),
     ("rhel10-lockdown", "kernel", 0),
     ("rhel10-lockdown-no-kexec-file", "kernel", 1),
@@ -122,6 +123,13 @@ fn status_json_reports_what_the_files_say() {
     assert_eq!(loaded["crash_loaded"], true);
     assert_eq!(loaded["reserved_total"], 256u64 << 20);
     assert_eq!(loaded["crashkernel"]["size"], 256u64 << 20);
+
+    let high = v("centos9-high-low");
+    assert_eq!(high["crashkernel"]["high"], true);
+    assert_eq!(high["crashkernel"]["size"], 512u64 << 20);
+    assert_eq!(high["crashkernel"]["low_size"], 256u64 << 20);
+    assert_eq!(high["reserved_total"], 768u64 << 20);
+    assert_eq!(high["kexec_crash_size"], 512u64 << 20);
 
     let rhel8 = v("rhel8-auto");
     assert_eq!(rhel8["crashkernel_auto"], true);

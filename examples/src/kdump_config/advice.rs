@@ -148,7 +148,7 @@ pub struct Estimate {
     pub baseline: u64,
     /// `max(estimated, baseline)`.
     pub recommended: u64,
-    /// What is reserved now ("Crash kernel" in /proc/iomem).
+    /// What is reserved now for the capture kernel (`kexec_crash_size`, else "Crash kernel" in /proc/iomem).
     pub reserved: u64,
     /// Things the estimate could not see.
     pub notes: Vec<String>,
@@ -276,7 +276,7 @@ pub fn estimate(root: &Path, facts: &Facts) -> Estimate {
         estimated,
         baseline,
         recommended: estimated.max(baseline),
-        reserved: facts.reserved_total,
+        reserved: facts.reserved_main(),
         notes,
     }
 }

@@ -48,7 +48,7 @@ pub struct Finding {
 /// and large enough, else the distro's value when it covers the estimate,
 /// else the estimate rounded up to 64M.
 pub fn wanted_crashkernel(facts: &Facts, est: &Estimate) -> String {
-    if facts.reserved_total >= est.recommended
+    if facts.reserved_main() >= est.recommended
         && let Some(token) = facts.crashkernel_tokens.last()
         && let Ok(r) = &facts.evaluation
         && r.size > 0
@@ -228,13 +228,14 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
         ),
         _ => {}
     }
-    if reserved > 0 && reserved < est.recommended {
+    let main = facts.reserved_main();
+    if reserved > 0 && main < est.recommended {
         add(
             Severity::Problem,
             "reservation-too-small",
             format!(
                 "{} is reserved, less than the {} the capture kernel needs",
-                Size(reserved),
+                Size(main),
                 Size(est.recommended.div_ceil(M) * M)
             ),
             format!(

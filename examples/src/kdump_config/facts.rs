@@ -324,6 +324,15 @@ impl Facts {
         self.kernel_release.parse().unwrap_or(KernelVersion::NEWEST)
     }
 
+    /// The region the capture kernel runs in: `kexec_crash_size` (the main
+    /// region, without a `,low` one), else the "Crash kernel" total. This is
+    /// what `kdumpctl estimate` compares against.
+    pub fn reserved_main(&self) -> u64 {
+        self.kexec_crash_size
+            .filter(|&s| s > 0)
+            .unwrap_or(self.reserved_total)
+    }
+
     /// The crashkernel rules target.
     pub fn target(&self) -> Target {
         Target::new(self.arch, self.kernel_version())

@@ -348,7 +348,7 @@ pub fn plan(
             }
         }
     }
-    let reserved_ok = facts.reserved_total >= est.recommended && facts.reserved_total > 0;
+    let reserved_ok = facts.reserved_main() >= est.recommended && facts.reserved_main() > 0;
     let reboot = boot_changed || !reserved_ok;
 
     // The dump configuration.

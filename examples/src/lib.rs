@@ -6,3 +6,5 @@ pub mod crashkernel;
 pub mod kdump_config;
 pub mod kexec_load;
 pub mod size;
+pub mod vmcore_dmesg;
+pub mod vmcore_info;

@@ -3,8 +3,8 @@
 //! for 4K, 16K and 64K granules and 39- to 52-bit virtual addresses.
 //!
 //! Facts: the Arm ARM (VMSAv8-64 stage 1 descriptors: bit 0 valid, bit 1 table/page versus
-//! block; output address bits [47:granule]; with 64K granules and 52-bit PAs, bits [15:12]
-//! hold PA[51:48]) and the kernel's `arch/arm64/kernel/vmcore_info.c` (`NUMBER(VA_BITS)`,
+//! block; output address bits `[47:granule]`; with 64K granules and 52-bit PAs, bits `[15:12]`
+//! hold `PA[51:48]`) and the kernel's `arch/arm64/kernel/vmcore_info.c` (`NUMBER(VA_BITS)`,
 //! `NUMBER(kimage_voffset)`, `NUMBER(PHYS_OFFSET)`, `NUMBER(TCR_EL1_T1SZ)`), and
 //! `arch/arm64/include/asm/memory.h` (`__lm_to_phys`, `__kimg_to_phys`).
 

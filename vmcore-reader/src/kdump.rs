@@ -123,19 +123,19 @@ pub struct KdumpSubHeader {
     pub phys_base: u64,
     /// `dump_level`.
     pub dump_level: i32,
-    /// `split` [v2].
+    /// `split` (header v2).
     pub split: i32,
-    /// `start_pfn` / `start_pfn_64` [v2/v6].
+    /// `start_pfn` / `start_pfn_64` (header v2/v6).
     pub start_pfn: u64,
-    /// `end_pfn` / `end_pfn_64` [v2/v6].
+    /// `end_pfn` / `end_pfn_64` (header v2/v6).
     pub end_pfn: u64,
-    /// `offset_vmcoreinfo`, `size_vmcoreinfo` [v3].
+    /// `offset_vmcoreinfo`, `size_vmcoreinfo` (header v3).
     pub vmcoreinfo: Option<(u64, u64)>,
-    /// `offset_note`, `size_note` [v4].
+    /// `offset_note`, `size_note` (header v4).
     pub note: Option<(u64, u64)>,
-    /// `offset_eraseinfo`, `size_eraseinfo` [v5].
+    /// `offset_eraseinfo`, `size_eraseinfo` (header v5).
     pub eraseinfo: Option<(u64, u64)>,
-    /// `max_mapnr_64` [v6].
+    /// `max_mapnr_64` (header v6).
     pub max_mapnr_64: Option<u64>,
 }
 
@@ -433,17 +433,14 @@ impl KdumpFile {
         };
         // makedumpfile writes one shared zero block right after the descriptors (dump level
         // bit 1); every zero pfn's descriptor points at it.
+        // A descriptor pointing at an all-zero raw block there reads as zero by content,
+        // so the check is by content alone.
         if count > 0 {
-            let d = f.desc(0, src)?;
-            let first_data = (0..count.min(4))
-                .try_fold(u64::MAX, |m, i| f.desc(i, src).map(|d| m.min(d.offset)))?;
-            if first_data == data_start && d.flags == 0 {
-                let mut blk = vec![0u8; bs as usize];
-                if src.read_exact_at("zero page", data_start, &mut blk).is_ok()
-                    && blk.iter().all(|&x| x == 0)
-                {
-                    f.zero_page = Some(data_start);
-                }
+            let mut blk = vec![0u8; crate::error::to_usize("zero page", bs)?];
+            if src.read_exact_at("zero page", data_start, &mut blk).is_ok()
+                && blk.iter().all(|&x| x == 0)
+            {
+                f.zero_page = Some(data_start);
             }
         }
         Ok(f)

@@ -14,6 +14,7 @@ mod kernel;
 mod mmap;
 pub mod printk;
 mod source;
+pub mod synth;
 pub mod x86_64;
 
 pub use dump::{

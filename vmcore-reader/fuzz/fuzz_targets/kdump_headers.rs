@@ -1,0 +1,6 @@
+//! Fuzzes `vmcore_reader::fuzz::kdump_headers`: hostile input must give typed errors, never panics.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    vmcore_reader::fuzz::kdump_headers(data);
+});

@@ -1,0 +1,376 @@
+//! Synthetic dumps built in the tests: every format, both byte orders, 32- and 64-bit
+//! layouts, header versions 1 to 6, the printk ring and x86_64 page tables.
+
+use proptest::prelude::*;
+use vmcore_reader::kdump::{ByteOrder, WordSize};
+use vmcore_reader::synth::{
+    KdumpBuilder, SYNTH_DIRECT_MAP, SynthCodec, SynthKernel, SynthRecord, elf_dump, flatten,
+    vmcoreinfo_note,
+};
+use vmcore_reader::{
+    Dump, Error, Excluded, Format, Kernel, LogKind, PageState, PhysMemory, read_log,
+};
+
+fn rec(ts: u64, text: &[u8], state: u64) -> SynthRecord {
+    SynthRecord {
+        ts_nsec: ts,
+        text: text.to_vec(),
+        level: 6,
+        state,
+    }
+}
+
+fn expected_line(ts: u64, text: &[u8]) -> String {
+    let mut s = format!(
+        "[{:5}.{:06}] ",
+        ts / 1_000_000_000,
+        ts % 1_000_000_000 / 1000
+    );
+    for &c in text {
+        if c == b' ' || c.is_ascii_graphic() || matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            s.push(c as char);
+        } else {
+            s.push_str(&format!("\\x{c:02x}"));
+        }
+    }
+    s.push('\n');
+    s
+}
+
+fn dmesg_of(bytes: Vec<u8>) -> (Format, String) {
+    let dump = Dump::from_bytes(bytes).unwrap();
+    let k = Kernel::new(&dump).unwrap();
+    let log = read_log(&k).unwrap();
+    assert_eq!(log.kind, LogKind::Lockless);
+    let mut out = Vec::new();
+    log.write_dmesg(&mut out).unwrap();
+    (dump.format(), String::from_utf8(out).unwrap())
+}
+
+fn records() -> Vec<SynthRecord> {
+    let mut v = Vec::new();
+    for i in 0..40u64 {
+        let text = format!("message {i} {}", "x".repeat((i as usize * 7) % 50));
+        v.push(rec(1_000_000 * i + 123_456_789, text.as_bytes(), 2));
+    }
+    v.push(rec(
+        99_000_000_000,
+        b"ctl \x01\x7f\xff tab\there\nsecond line",
+        2,
+    ));
+    v.push(rec(99_500_000_000, b"", 2));
+    v.push(rec(100_000_000_000, b"committed only", 1));
+    v.push(rec(101_000_000_000, b"still being written", 0));
+    v
+}
+
+#[test]
+fn lockless_ring_reads_like_vmcore_dmesg_from_every_format() {
+    let recs = records();
+    // 16 descriptors, 1 KiB of text: the oldest records are gone and the text ring wraps.
+    let k = SynthKernel::new(&recs, 4, 10);
+    let kept = &recs[recs.len() - 16..];
+    let expected: String = kept
+        .iter()
+        .filter(|r| r.state != 0)
+        .map(|r| expected_line(r.ts_nsec, &r.text))
+        .collect();
+    let (f, elf) = dmesg_of(k.elf());
+    assert_eq!(f, Format::Elf);
+    // Text blocks that the wrapped ring has overwritten are the kernel's problem, not ours:
+    // the ring holds 1 KiB, so only records whose data survives are compared line by line.
+    let got: Vec<&str> = elf.lines().collect();
+    let want: Vec<&str> = expected.lines().collect();
+    assert_eq!(got.len(), want.len(), "{elf}");
+    let intact = got.iter().zip(&want).filter(|(a, b)| a == b).count();
+    assert!(intact >= want.len() - 4, "{elf}\n---\n{expected}");
+    assert!(elf.contains("ctl \\x01\\x7f\\xff tab\there\nsecond line\n"));
+    assert!(elf.contains("[   99.500000] \n"));
+    assert!(elf.contains("committed only"));
+    assert!(!elf.contains("still being written"));
+    for codec in [
+        SynthCodec::Raw,
+        SynthCodec::Zlib,
+        SynthCodec::Snappy,
+        SynthCodec::Zstd,
+    ] {
+        let kd = k.kdump(codec);
+        let (f, text) = dmesg_of(kd.clone());
+        assert_eq!(f, Format::Kdump);
+        assert_eq!(text, elf, "{codec:?}");
+        let (f, text) = dmesg_of(flatten(&kd, 3000));
+        assert_eq!(f, Format::FlattenedKdump);
+        assert_eq!(text, elf);
+    }
+    let (f, text) = dmesg_of(flatten(&k.elf(), 5000));
+    assert_eq!(f, Format::FlattenedElf);
+    assert_eq!(text, elf);
+}
+
+#[test]
+fn a_ring_that_does_not_wrap_gives_every_record_exactly() {
+    let recs: Vec<SynthRecord> = records().into_iter().take(10).collect();
+    let k = SynthKernel::new(&recs, 5, 14);
+    let expected: String = recs
+        .iter()
+        .map(|r| expected_line(r.ts_nsec, &r.text))
+        .collect();
+    assert_eq!(dmesg_of(k.elf()).1, expected);
+    let dump = Dump::from_bytes(k.elf()).unwrap();
+    let kern = Kernel::new(&dump).unwrap();
+    let log = read_log(&kern).unwrap();
+    assert_eq!(log.records[3].seq, Some(3));
+    assert_eq!(log.records[3].level, Some(6));
+    assert_eq!(log.records[3].caller_id, Some(3));
+}
+
+#[test]
+fn x86_64_page_walk_handles_1g_2m_and_4k_pages() {
+    let k = SynthKernel::new(&records()[..3], 4, 12);
+    let dump = Dump::from_bytes(k.elf()).unwrap();
+    let kern = Kernel::new(&dump).unwrap();
+    assert_eq!(
+        kern.translate(SYNTH_DIRECT_MAP + 0x123).unwrap(),
+        0x4000_0123
+    );
+    assert_eq!(
+        kern.translate(SYNTH_DIRECT_MAP + (1 << 30) + 0x1234)
+            .unwrap(),
+        0x100_1234
+    );
+    assert_eq!(
+        kern.translate(SYNTH_DIRECT_MAP + (1 << 30) + (2 << 20) + 5 * 4096 + 7)
+            .unwrap(),
+        0x100_5007
+    );
+    assert!(matches!(
+        kern.translate(SYNTH_DIRECT_MAP + (2 << 30)),
+        Err(Error::NotMapped { level: 3, .. })
+    ));
+    assert!(matches!(
+        kern.translate(0xffff_9000_0000_0000),
+        Err(Error::NotMapped { level: 4, .. })
+    ));
+    // Reading through the direct map and through the kernel-text map gives the same bytes.
+    let mut a = [0u8; 64];
+    let mut b = [0u8; 64];
+    kern.read_virt(SYNTH_DIRECT_MAP + (1 << 30) + (2 << 20) + 0x1000, &mut a)
+        .unwrap();
+    kern.read_virt(0xffff_ffff_8100_1000, &mut b).unwrap();
+    assert_eq!(a, b);
+}
+
+fn page(pfn: u64, seed: u8) -> Vec<u8> {
+    (0..4096u32)
+        .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(pfn as u8))
+        .collect()
+}
+
+#[test]
+fn kdump_pages_zero_excluded_holes_and_incomplete() {
+    let mut b = KdumpBuilder::new(64);
+    b.shared_zero = true;
+    b.codec = SynthCodec::Zlib;
+    for pfn in 0..40 {
+        b.blocks.insert(pfn, Some(page(pfn, 3)));
+    }
+    b.blocks.insert(41, Some(vec![0; 4096]));
+    b.blocks.insert(42, None);
+    b.blocks.insert(43, Some(page(43, 5)));
+    let dump = Dump::from_bytes(b.build()).unwrap();
+    assert_eq!(dump.page_state(5 * 4096).unwrap(), PageState::Present);
+    assert_eq!(dump.page_state(41 * 4096).unwrap(), PageState::Zero);
+    assert_eq!(dump.page_state(42 * 4096).unwrap(), PageState::Excluded);
+    assert_eq!(dump.page_state(50 * 4096).unwrap(), PageState::NotInDump);
+    let mut buf = vec![0u8; 4096];
+    dump.read_phys(43 * 4096, &mut buf).unwrap();
+    assert_eq!(buf, page(43, 5));
+    assert!(
+        matches!(dump.read_phys(42 * 4096 + 8, &mut buf[..8]), Err(Error::Excluded { paddr }) if paddr == 42 * 4096 + 8)
+    );
+    dump.read_phys_with(42 * 4096, &mut buf, Excluded::Fill(0xa5))
+        .unwrap();
+    assert!(buf.iter().all(|&x| x == 0xa5));
+    // A read across a page boundary.
+    let mut cross = vec![0u8; 100];
+    dump.read_phys(6 * 4096 - 50, &mut cross).unwrap();
+    assert_eq!(&cross[..50], &page(5, 3)[4046..]);
+    assert_eq!(&cross[50..], &page(6, 3)[..50]);
+    let counts = dump.page_counts().unwrap();
+    assert_eq!(
+        (counts.present, counts.zero, counts.excluded, counts.lost),
+        (41, 1, 1, 0)
+    );
+    assert_eq!(
+        dump.present_ranges(),
+        vec![
+            (0, 40 * 4096),
+            (41 * 4096, 42 * 4096),
+            (43 * 4096, 44 * 4096)
+        ]
+    );
+
+    b.lost = 2;
+    let dump = Dump::from_bytes(b.build()).unwrap();
+    assert_eq!(dump.page_state(43 * 4096).unwrap(), PageState::Lost);
+    assert!(matches!(
+        dump.read_phys(43 * 4096, &mut buf),
+        Err(Error::Lost { .. })
+    ));
+    assert!(dump.kdump().unwrap().is_incomplete());
+}
+
+#[test]
+fn s390x_shaped_big_endian_header_and_qemu_64k_blocks() {
+    let mut b = KdumpBuilder::new(16);
+    b.order = ByteOrder::Big;
+    b.machine = "s390x".into();
+    b.vmcoreinfo = b"OSRELEASE=6.1.0-s390x\nPAGESIZE=4096\n".to_vec();
+    b.notes = vmcoreinfo_note(
+        elfcorehdr::Endian::Big,
+        "OSRELEASE=6.1.0-s390x\nPAGESIZE=4096\n",
+    );
+    b.blocks.insert(3, Some(page(3, 9)));
+    let dump = Dump::from_bytes(b.build()).unwrap();
+    let k = dump.kdump().unwrap();
+    assert_eq!(k.header.byte_order, ByteOrder::Big);
+    assert_eq!(k.header.utsname[4], "s390x");
+    assert_eq!(dump.endian(), elfcorehdr::Endian::Big);
+    assert_eq!(dump.machine(), elfcorehdr::Machine(22));
+    let kern = Kernel::new(&dump).unwrap();
+    assert_eq!(kern.info().osrelease(), Some("6.1.0-s390x"));
+    assert!(matches!(
+        kern.translate(0x1000),
+        Err(Error::UnsupportedArch { .. })
+    ));
+    let mut buf = vec![0u8; 4096];
+    dump.read_phys(3 * 4096, &mut buf).unwrap();
+    assert_eq!(buf, page(3, 9));
+
+    // QEMU writes 64 KiB blocks for arm64 guests with 4 KiB pages and "Unknown" as machine.
+    let mut b = KdumpBuilder::new(4);
+    b.block_size = 65536;
+    b.machine = "Unknown".into();
+    let big: Vec<u8> = (0..65536u32).map(|i| (i / 7) as u8).collect();
+    b.blocks.insert(2, Some(big.clone()));
+    b.codec = SynthCodec::Zlib;
+    let dump = Dump::from_bytes(b.build()).unwrap();
+    assert_eq!(dump.page_size(), 65536);
+    let mut buf = vec![0u8; 4096];
+    dump.read_phys(2 * 65536 + 4096 * 3, &mut buf).unwrap();
+    assert_eq!(buf, &big[4096 * 3..4096 * 4]);
+}
+
+fn word_sizes() -> impl Strategy<Value = WordSize> {
+    prop_oneof![
+        Just(WordSize::Bits64),
+        Just(WordSize::Bits32Packed),
+        Just(WordSize::Bits32Padded)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn kdump_build_then_read(
+        big in any::<bool>(),
+        ws in word_sizes(),
+        version in 1u32..=6,
+        codec in prop_oneof![Just(SynthCodec::Raw), Just(SynthCodec::Zlib), Just(SynthCodec::Snappy), Just(SynthCodec::Zstd)],
+        states in proptest::collection::vec(0u8..4, 1..80),
+        seed in any::<u8>(),
+    ) {
+        let mut b = KdumpBuilder::new(states.len() as u64);
+        b.order = if big { ByteOrder::Big } else { ByteOrder::Little };
+        b.word_size = ws;
+        b.machine = match ws { WordSize::Bits64 => "ppc64", WordSize::Bits32Packed => "i686", WordSize::Bits32Padded => "armv7l" }.into();
+        b.header_version = version;
+        b.codec = codec;
+        b.shared_zero = true;
+        b.vmcoreinfo = b"OSRELEASE=6.1.0\nPAGESIZE=4096\n".to_vec();
+        for (pfn, s) in states.iter().enumerate() {
+            let pfn = pfn as u64;
+            match s {
+                0 => {}
+                1 => { b.blocks.insert(pfn, None); }
+                2 => { b.blocks.insert(pfn, Some(vec![0; 4096])); }
+                _ => { b.blocks.insert(pfn, Some(page(pfn, seed | 1))); }
+            }
+        }
+        let file = b.build();
+        for bytes in [file.clone(), flatten(&file, 777)] {
+            let dump = Dump::from_bytes(bytes).unwrap();
+            let k = dump.kdump().unwrap();
+            prop_assert_eq!(k.header.header_version, version);
+            prop_assert_eq!(k.header.word_size, ws);
+            prop_assert_eq!(dump.vmcoreinfo_bytes().unwrap().is_some(), version >= 3);
+            let mut buf = vec![0u8; 4096];
+            for (pfn, s) in states.iter().enumerate() {
+                let paddr = pfn as u64 * 4096;
+                let r = dump.read_phys(paddr, &mut buf);
+                match s {
+                    0 => { let ok = matches!(r, Err(Error::NotInDump { .. })); prop_assert!(ok); }
+                    1 => { let ok = matches!(r, Err(Error::Excluded { .. })); prop_assert!(ok); }
+                    2 => { r.unwrap(); prop_assert!(buf.iter().all(|&x| x == 0)); prop_assert_eq!(dump.page_state(paddr).unwrap(), PageState::Zero); }
+                    _ => { r.unwrap(); prop_assert_eq!(&buf, &page(pfn as u64, seed | 1)); }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn elf_build_then_read(big in any::<bool>(), class32 in any::<bool>(), segs in proptest::collection::vec((0u64..64, 1u64..4), 1..6)) {
+        let mut target = if big { elfcorehdr::Target::s390x() } else { elfcorehdr::Target::x86_64() };
+        if class32 { target = target.with_class(elfcorehdr::Class::Elf32); }
+        let mut segments = Vec::new();
+        let mut next = 0u64;
+        for (gap, pages) in &segs {
+            let start = (next + gap) * 4096;
+            let data: Vec<u8> = (0..pages * 4096).map(|i| ((i / 4096) as u8) ^ (start >> 12) as u8 ^ (i as u8)).collect();
+            segments.push((start, data));
+            next = start / 4096 + pages;
+        }
+        let file = elf_dump(target, &segments, &vmcoreinfo_note(target.endian, "PAGESIZE=4096\n"));
+        for bytes in [file.clone(), flatten(&file, 1000)] {
+            let dump = Dump::from_bytes(bytes).unwrap();
+            for (start, data) in &segments {
+                let mut buf = vec![0u8; data.len()];
+                dump.read_phys(*start, &mut buf).unwrap();
+                prop_assert_eq!(&buf, data);
+                if *start > 0 && !segments.iter().any(|(s, d)| s + d.len() as u64 == *start) {
+                    let ok = matches!(dump.read_phys(start - 1, &mut buf[..1]), Err(Error::NotInDump { .. })); prop_assert!(ok);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic(mut file in Just(SynthKernel::new(&records()[..4], 3, 10).kdump(SynthCodec::Zlib)), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16)) {
+        for (at, v) in flips {
+            let i = at.index(file.len().min(20_000));
+            file[i] = v;
+        }
+        let _ = vmcore_reader::fuzz::open_and_read(&file);
+        let _ = vmcore_reader::fuzz::open_and_read(&flatten(&file, 4096));
+    }
+}
+
+#[test]
+fn truncated_files_are_typed_errors() {
+    let k = SynthKernel::new(&records()[..4], 3, 10);
+    for file in [
+        k.kdump(SynthCodec::Raw),
+        k.elf(),
+        flatten(&k.kdump(SynthCodec::Raw), 4096),
+    ] {
+        for cut in [0usize, 10, 100, 500, 4096, 5000, 9000] {
+            let r = Dump::from_bytes(file[..cut.min(file.len())].to_vec());
+            assert!(r.is_err() || cut >= 4096, "cut at {cut} opened");
+        }
+    }
+    assert!(matches!(
+        Dump::from_bytes(vec![0u8; 64]),
+        Err(Error::UnknownFormat { .. })
+    ));
+}

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use serde_json::{Value, json};
-use vmcore_reader::{Dump, Kernel, KernelInfo, PhysMemory};
+use vmcore_reader::{Dump, Kernel, KernelInfo, PhysMemory, Translation};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -97,8 +97,9 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
     let panic_cpu = (cpus.len() == 1).then(|| cpu_list[0].clone());
     let kdump = dump.kdump();
     let counts = dump.page_counts().map_err(|e| e.to_string())?;
+    let present = dump.present_ranges();
     let ranges: Vec<Value> = dump
-        .present_ranges()
+        .memory_ranges()
         .iter()
         .map(|(s, e)| json!({"start": s, "end": e, "size": e - s}))
         .collect();
@@ -135,7 +136,7 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
         "build_id": info.as_ref().and_then(|i| i.get("BUILD-ID").map(str::to_owned)),
         "crash_time": crash_time,
         "kernel_offset": info.as_ref().and_then(|i| i.kernel_offset().ok().flatten()).map(|v| format!("{v:#x}")),
-        "translation": kernel.as_ref().and_then(|k| k.translation().map(|t| format!("{t:?}"))),
+        "translation": kernel.as_ref().and_then(|k| k.translation().map(translation_json)),
         "incomplete": match (dump.format(), kdump, dump.elf()) {
             (_, Some(k), _) => k.is_incomplete(),
             (_, _, Some(e)) => e.header.is_incomplete(),
@@ -155,7 +156,9 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
         })),
         "cpus": cpu_list,
         "panic_cpu": panic_cpu,
-        "present_ranges": ranges,
+        "memory_ranges": ranges,
+        "present_ranges": present.len(),
+        "present_bytes": present.iter().map(|(s, e)| e - s).sum::<u64>(),
         "segments": memory,
         "pages": {
             "unit": dump.page_size(),
@@ -166,6 +169,28 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
         },
         "vmcoreinfo": vmcoreinfo,
     }))
+}
+
+fn translation_json(t: &Translation) -> Value {
+    match t {
+        Translation::X86_64(x) => json!({
+            "arch": "x86_64",
+            "paging_levels": if x.five_level { 5 } else { 4 },
+            "phys_base": format!("{:#x}", x.phys_base),
+            "page_table_root": format!("{:#x}", x.root),
+            "kernel_image_size": x.kernel_image_size,
+            "sme_mask": format!("{:#x}", x.sme_mask),
+        }),
+        Translation::Arm64(a) => json!({
+            "arch": "aarch64",
+            "page_size": 1u64 << a.page_shift,
+            "va_bits": a.va_bits,
+            "kimage_voffset": format!("{:#x}", a.kimage_voffset),
+            "phys_offset": a.phys_offset.map(|p| format!("{p:#x}")),
+            "page_table_root": format!("{:#x}", a.root),
+        }),
+        other => json!(format!("{other:?}")),
+    }
 }
 
 fn text(v: &Value) -> String {
@@ -210,8 +235,15 @@ fn text(v: &Value) -> String {
         "panic cpu ip",
         show(&v["panic_cpu"]["instruction_pointer"])
     );
-    if let Some(r) = v["present_ranges"].as_array() {
-        let _ = writeln!(s, "memory ranges present:");
+    let _ = writeln!(
+        s,
+        "{:16} {} ranges, {} bytes",
+        "present",
+        show(&v["present_ranges"]),
+        show(&v["present_bytes"])
+    );
+    if let Some(r) = v["memory_ranges"].as_array() {
+        let _ = writeln!(s, "memory ranges:");
         for x in r {
             let _ = writeln!(
                 s,

@@ -325,6 +325,21 @@ impl Dump {
         self.kdump().map(|k| k.sub.phys_base)
     }
 
+    /// Physical ranges `[start, end)` of the memory the dump describes (present, zero or
+    /// excluded; holes left out), merged, ascending.
+    pub fn memory_ranges(&self) -> Vec<(u64, u64)> {
+        match &self.body {
+            Body::Elf(e) => e.memory_ranges(),
+            Body::Kdump(k) => {
+                let bs = self.page_size;
+                k.runs(false)
+                    .into_iter()
+                    .map(|(s, e)| (s.saturating_mul(bs), e.saturating_mul(bs)))
+                    .collect()
+            }
+        }
+    }
+
     /// Counts of pages by state over every page of the memory the dump describes: (present,
     /// zero, excluded, lost). For ELF dumps, zero pages are found by reading present pages.
     pub fn page_counts(&self) -> Result<PageCounts> {

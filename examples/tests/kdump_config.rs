@@ -501,6 +501,36 @@ fn apply_refuses_to_follow_links_out_of_the_root() {
 }
 
 #[test]
+fn hidden_iomem_falls_back_to_kexec_crash_size_and_meminfo() {
+    let dir = scratch("centos9-loaded");
+    let iomem = std::fs::read_to_string(dir.join("proc/iomem")).unwrap();
+    let zeroed: String = iomem
+        .lines()
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            let name = l.split_once(" : ").unwrap().1;
+            format!("{}00000000-00000000 : {name}\n", " ".repeat(indent))
+        })
+        .collect();
+    std::fs::write(dir.join("proc/iomem"), zeroed).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&tool(&dir, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["ram_source"], "proc/meminfo");
+    assert_eq!(v["ram"], 5_042_944u64 * 1024);
+    assert_eq!(v["reserved_total"], 256u64 << 20);
+    assert_eq!(v["reserved"], serde_json::json!([]));
+    assert!(
+        v["unreadable"][0]
+            .as_str()
+            .unwrap()
+            .contains("addresses hidden")
+    );
+    let check = tool(&dir, &["check"]);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn usage_and_read_errors_exit_2() {
     let out = run(
         ["kdump-config", "status", "--bogus"].map(OsString::from),

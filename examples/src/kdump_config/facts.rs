@@ -443,8 +443,17 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
         (_, Some(m)) if m.total > 0 => (m.total, "proc/meminfo"),
         _ => (0, "unknown"),
     };
+    // Without CAP_SYS_ADMIN every address in /proc/iomem reads as zero; the
+    // reservation then comes from kexec_crash_size, which anyone may read.
+    let hidden = iomem.as_ref().is_some_and(Iomem::addresses_hidden);
+    if hidden {
+        unreadable.push(
+            "proc/iomem: addresses hidden (not root): the reservation is read from sys/kernel/kexec_crash_size".into(),
+        );
+    }
     let reserved: Vec<Region> = iomem
         .as_ref()
+        .filter(|_| !hidden)
         .map(|i| {
             i.crash_regions()
                 .iter()
@@ -456,10 +465,13 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
                 .collect()
         })
         .unwrap_or_default();
-    let reserved_total = reserved.iter().map(|r| r.size).sum();
-
     let sysfs = KexecSysfs::new(root);
     let kexec_crash_size = sysfs.kexec_crash_size().ok();
+    let reserved_total = if hidden {
+        kexec_crash_size.unwrap_or(0)
+    } else {
+        reserved.iter().map(|r| r.size).sum()
+    };
     let crash_loaded = sysfs.kexec_crash_loaded().ok();
 
     let lockdown = read_opt(root, "sys/kernel/security/lockdown", &mut unreadable).and_then(|t| {

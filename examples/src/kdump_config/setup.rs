@@ -107,11 +107,16 @@ fn edit_assignment(text: &str, key: &str, edit: impl Fn(&str) -> String) -> Stri
     let mut done = false;
     for line in text.lines() {
         if !done && let Some(rest) = line.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
-            let inner = rest
-                .strip_prefix('"')
-                .and_then(|r| r.strip_suffix('"'))
-                .unwrap_or(rest);
-            let _ = writeln!(out, "{key}=\"{}\"", edit(inner));
+            let rest = rest.trim_end();
+            let (quote, inner) = ['"', '\'']
+                .iter()
+                .find_map(|&q| {
+                    rest.strip_prefix(q)
+                        .and_then(|r| r.strip_suffix(q))
+                        .map(|r| (q, r))
+                })
+                .unwrap_or(('"', rest));
+            let _ = writeln!(out, "{key}={quote}{}{quote}", edit(inner));
             done = true;
         } else {
             out.push_str(line);
@@ -773,6 +778,18 @@ mod tests {
     #[test]
     fn assignments_and_directives() {
         let g = "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"rhgb quiet\"\n";
+        assert_eq!(
+            edit_assignment(
+                "A=1\nGRUB_CMDLINE_LINUX='quiet'\n",
+                "GRUB_CMDLINE_LINUX",
+                |v| set_arg(v, "1G")
+            ),
+            "A=1\nGRUB_CMDLINE_LINUX='quiet crashkernel=1G'\n"
+        );
+        assert_eq!(
+            edit_assignment("X=\n", "GRUB_CMDLINE_LINUX", |v| set_arg(v, "1G")),
+            "X=\nGRUB_CMDLINE_LINUX=\"crashkernel=1G\"\n"
+        );
         assert_eq!(
             edit_assignment(g, "GRUB_CMDLINE_LINUX", |v| set_arg(v, "256M")),
             "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"rhgb quiet crashkernel=256M\"\n"

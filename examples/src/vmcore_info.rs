@@ -92,9 +92,30 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
             })
         })
         .collect();
-    // The kernel saves the panicking CPU's registers from the panic path; with one CPU that is
-    // the one, with several the dump does not say which (no panic_cpu in VMCOREINFO).
-    let panic_cpu = (cpus.len() == 1).then(|| cpu_list[0].clone());
+    // VMCOREINFO does not name the panicking CPU. With one CPU it is that one; with several,
+    // the panic message in the kernel log ("CPU: N PID: P ...") names it, and the note whose
+    // pr_pid is P (or else note N) is taken.
+    let (panic_cpu, panic_cpu_source) = if cpus.len() == 1 {
+        (Some(cpu_list[0].clone()), Some("only CPU"))
+    } else {
+        match kernel.as_ref().and_then(panic_line) {
+            Some((n, pid)) => {
+                let by_pid: Vec<&Value> =
+                    cpu_list.iter().filter(|c| c["pid"] == json!(pid)).collect();
+                match by_pid.as_slice() {
+                    [one] => (
+                        Some((*one).clone()),
+                        Some("kernel log panic message, matched by pid"),
+                    ),
+                    _ => (
+                        cpu_list.get(n).cloned(),
+                        Some("kernel log panic message, CPU number"),
+                    ),
+                }
+            }
+            None => (None, None),
+        }
+    };
     let kdump = dump.kdump();
     let counts = dump.page_counts().map_err(|e| e.to_string())?;
     let present = dump.present_ranges();
@@ -156,6 +177,7 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
         })),
         "cpus": cpu_list,
         "panic_cpu": panic_cpu,
+        "panic_cpu_source": panic_cpu_source,
         "memory_ranges": ranges,
         "present_ranges": present.len(),
         "present_bytes": present.iter().map(|(s, e)| e - s).sum::<u64>(),
@@ -169,6 +191,22 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
         },
         "vmcoreinfo": vmcoreinfo,
     }))
+}
+
+/// The CPU number and PID of the last "CPU: N PID: P" line after the last panic message.
+fn panic_line(kernel: &Kernel<'_>) -> Option<(usize, u64)> {
+    let log = vmcore_reader::read_log(kernel).ok()?;
+    let records = &log.records;
+    let start = records
+        .iter()
+        .rposition(|r| r.text.starts_with(b"Kernel panic - not syncing"))?;
+    records[start..].iter().find_map(|r| {
+        let text = std::str::from_utf8(&r.text).ok()?;
+        let rest = text.strip_prefix("CPU: ")?;
+        let (cpu, rest) = rest.split_once(' ')?;
+        let pid = rest.strip_prefix("PID: ")?.split(' ').next()?;
+        Some((cpu.parse().ok()?, pid.parse().ok()?))
+    })
 }
 
 fn translation_json(t: &Translation) -> Value {

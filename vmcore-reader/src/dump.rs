@@ -381,13 +381,22 @@ impl Dump {
                         p += ps;
                     }
                 }
+                // Excluded: memory of segments not covered by any segment's file bytes,
+                // computed on the merged ranges (p_memsz is hostile: never walk it page by page).
+                let present = e.present_ranges();
                 for (s, end) in e.memory_ranges() {
-                    let mut p = s / ps * ps;
-                    while p < end {
-                        if matches!(e.locate(p), Where::Excluded { .. }) {
-                            c.excluded += 1;
+                    let mut cursor = s;
+                    for &(ps_start, ps_end) in &present {
+                        if ps_end <= cursor || ps_start >= end {
+                            continue;
                         }
-                        p += ps;
+                        if ps_start > cursor {
+                            c.excluded += (ps_start - cursor).div_ceil(ps);
+                        }
+                        cursor = cursor.max(ps_end);
+                    }
+                    if cursor < end {
+                        c.excluded += (end - cursor).div_ceil(ps);
                     }
                 }
             }

@@ -374,3 +374,55 @@ fn truncated_files_are_typed_errors() {
         Err(Error::UnknownFormat { .. })
     ));
 }
+
+#[test]
+fn hostile_p_memsz_is_counted_not_walked() {
+    let notes = vmcoreinfo_note(elfcorehdr::Endian::Little, "PAGESIZE=4096\n");
+    let header = elfcorehdr::DumpFileBuilder::new(elfcorehdr::Target::x86_64())
+        .segment(elfcorehdr::DumpSegment::new(
+            0,
+            0x1000,
+            0x1000,
+            u64::MAX - 0x2000,
+        ))
+        .build(&notes)
+        .unwrap();
+    let mut file = header.bytes;
+    file.resize(file.len() + 0x1000, 1);
+    let dump = Dump::from_bytes(file).unwrap();
+    let c = dump.page_counts().unwrap();
+    assert_eq!(c.present, 1);
+    assert_eq!(c.excluded, (u64::MAX - 0x3000).div_ceil(4096));
+}
+
+#[test]
+fn mapped_and_positioned_reads_agree_on_files() {
+    let k = SynthKernel::new(&records(), 4, 10);
+    let dir = std::env::temp_dir().join(format!("vmcore-reader-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in [
+        ("a.elf", k.elf()),
+        ("a.kdump", k.kdump(SynthCodec::Zlib)),
+        ("a.flat", flatten(&k.kdump(SynthCodec::Raw), 4096)),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        let mapped = Dump::open(&p).unwrap();
+        let read = Dump::open_read(&p).unwrap();
+        let memory = Dump::from_bytes(bytes).unwrap();
+        assert_eq!(mapped.format(), read.format());
+        for paddr in (0x100_0000u64..0x120_0000).step_by(0x3_3000) {
+            let (mut a, mut b, mut c) = ([0u8; 300], [0u8; 300], [0u8; 300]);
+            mapped.read_phys(paddr, &mut a).unwrap();
+            read.read_phys(paddr, &mut b).unwrap();
+            memory.read_phys(paddr, &mut c).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a, c);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(
+        Dump::open(dir.join("missing")),
+        Err(Error::Io { .. })
+    ));
+}

@@ -517,6 +517,15 @@ fn status_text(f: &Facts) -> String {
             Some(l) => format!("{l}: only kexec_file_load (kexec -s) can load a capture kernel"),
         }
     );
+    let _ = writeln!(
+        s,
+        "secure boot:    {}",
+        match f.secure_boot {
+            Some(true) => "enforced",
+            Some(false) => "not enforced",
+            None => "unknown (no EFI variables)",
+        }
+    );
     let sv = &f.service;
     let _ = writeln!(
         s,

@@ -283,8 +283,13 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("kdump-config-apply-{}-{name}", std::process::id()));
+    // Tests run in parallel: each copy gets its own folder.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "kdump-config-apply-{}-{n}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     copy_tree(&roots_dir().join(name), &dir);
     dir
@@ -527,6 +532,32 @@ fn hidden_iomem_falls_back_to_kexec_crash_size_and_meminfo() {
     );
     let check = tool(&dir, &["check"]);
     assert_eq!(check.code, 0, "{}", check.stdout);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn secure_boot_from_efivars() {
+    let dir = scratch("centos9-loaded");
+    let vars = dir.join("sys/firmware/efi/efivars");
+    std::fs::create_dir_all(&vars).unwrap();
+    let guid = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+    std::fs::write(vars.join(format!("SecureBoot-{guid}")), [6, 0, 0, 0, 1]).unwrap();
+    std::fs::write(vars.join(format!("SetupMode-{guid}")), [6, 0, 0, 0, 0]).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&tool(&dir, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["secure_boot"], true);
+    let check = tool(&dir, &["check"]);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    assert!(
+        check.stdout.contains("Secure Boot is enforced [lockdown]"),
+        "{}",
+        check.stdout
+    );
+    // In setup mode the keys are not enforced.
+    std::fs::write(vars.join(format!("SetupMode-{guid}")), [6, 0, 0, 0, 1]).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&tool(&dir, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["secure_boot"], false);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

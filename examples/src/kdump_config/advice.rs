@@ -158,17 +158,22 @@ fn file_size(root: &Path, rel: &str) -> Option<u64> {
     std::fs::metadata(under(root, rel)).ok().map(|m| m.len())
 }
 
-/// The kdump initramfs the service builds, and the boot initramfs as a stand-in.
-fn initramfs_paths(family: Family, release: &str) -> [String; 2] {
+/// The kdump initramfs the service builds (kdump-utils `prepare_kdump_bootinfo`:
+/// beside the boot initramfs, or under `/var/lib/kdump` when `/boot` is not
+/// writable; kdump-tools: `/var/lib/kdump`), then the boot initramfs as a stand-in.
+fn initramfs_paths(family: Family, release: &str) -> (Vec<String>, String) {
     match family {
-        Family::Rhel => [
-            format!("boot/initramfs-{release}kdump.img"),
+        Family::Rhel => (
+            vec![
+                format!("boot/initramfs-{release}kdump.img"),
+                format!("var/lib/kdump/initramfs-{release}kdump.img"),
+            ],
             format!("boot/initramfs-{release}.img"),
-        ],
-        Family::Debian => [
-            format!("var/lib/kdump/initrd.img-{release}"),
+        ),
+        Family::Debian => (
+            vec![format!("var/lib/kdump/initrd.img-{release}")],
             format!("boot/initrd.img-{release}"),
-        ],
+        ),
     }
 }
 
@@ -226,21 +231,22 @@ pub fn estimate(root: &Path, facts: &Facts) -> Estimate {
                 .into(),
     });
 
-    let [kdump_initrd, boot_initrd] = initramfs_paths(family, release);
-    let (initrd, isource) = match (
-        file_size(root, &kdump_initrd),
-        file_size(root, &boot_initrd),
-    ) {
-        (Some(s), _) => (s, kdump_initrd),
+    let (kdump_initrds, boot_initrd) = initramfs_paths(family, release);
+    let first = kdump_initrds[0].clone();
+    let found = kdump_initrds
+        .into_iter()
+        .find_map(|rel| file_size(root, &rel).map(|s| (s, rel)));
+    let (initrd, isource) = match (found, file_size(root, &boot_initrd)) {
+        (Some(found), _) => found,
         (None, Some(s)) => {
             notes.push(format!(
-                "{kdump_initrd} is not built yet: sized from {boot_initrd} instead"
+                "{first} is not built yet: sized from {boot_initrd} instead"
             ));
             (s, boot_initrd)
         }
         (None, None) => {
-            notes.push(format!("no initramfs found ({kdump_initrd}): counted as 0"));
-            (0, kdump_initrd)
+            notes.push(format!("no initramfs found ({first}): counted as 0"));
+            (0, first)
         }
     };
     parts.push(Part {

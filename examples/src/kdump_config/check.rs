@@ -160,10 +160,15 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
         }
     }
 
-    let locked = facts
-        .lockdown
-        .as_deref()
-        .is_some_and(|l| l == "integrity" || l == "confidentiality");
+    // Secure Boot on distribution kernels comes with lockdown; either way
+    // kdump-utils switches to the file syscall (`prepare_kexec_args`).
+    let restriction = match (facts.lockdown.as_deref(), facts.secure_boot) {
+        (Some(l @ ("integrity" | "confidentiality")), _) => Some(format!("lockdown is {l}")),
+        (_, Some(true)) => Some("Secure Boot is enforced".to_owned()),
+        _ => None,
+    };
+    let locked = restriction.is_some();
+    let why = restriction.unwrap_or_default();
     if locked
         && kc.source.is_some()
         && kc.options.get("KEXEC_FILE").cloned().flatten().as_deref() != Some("y")
@@ -173,8 +178,7 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
             "lockdown-no-kexec-file",
             "the kernel is locked down and cannot load a capture kernel".into(),
             format!(
-                "lockdown is {}: only kexec_file_load is allowed, and this kernel has no CONFIG_KEXEC_FILE",
-                facts.lockdown.as_deref().unwrap_or("")
+                "{why}: only kexec_file_load is allowed, and this kernel has no CONFIG_KEXEC_FILE"
             ),
             Some(format!(
                 "{kernel_pkg} (a signed distribution kernel), then reboot into it"
@@ -417,10 +421,7 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
         add(
             Severity::Warning,
             "lockdown",
-            format!(
-                "the kernel is locked down ({})",
-                facts.lockdown.as_deref().unwrap_or("")
-            ),
+            format!("kexec is restricted: {why}"),
             "only kexec_file_load may load the capture kernel, and the image must carry a signature the kernel trusts (a distribution kernel does); kexec_load is refused with EPERM".into(),
             None,
         );

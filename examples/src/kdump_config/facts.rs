@@ -292,6 +292,10 @@ pub struct Facts {
     pub kernel_config: ConfigReport,
     /// The active lockdown level (`none`, `integrity`, `confidentiality`), when the LSM is there.
     pub lockdown: Option<String>,
+    /// UEFI Secure Boot enforced (`SecureBoot` = 1 and `SetupMode` = 0 in
+    /// `sys/firmware/efi/efivars`, as kdump-utils `is_secure_boot_enforced`
+    /// reads them); `None` without EFI variables.
+    pub secure_boot: Option<bool>,
     /// The service.
     pub service: Service,
     /// The dump configuration.
@@ -480,6 +484,21 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
             .map(str::to_owned)
     });
 
+    let efivar = |name: &str| {
+        std::fs::read(under(
+            root,
+            &format!("sys/firmware/efi/efivars/{name}-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
+        ))
+        .ok()
+        .and_then(|b| b.get(4).copied())
+    };
+    // Four bytes of attributes, then the one-byte value.
+    let secure_boot = match (efivar("SecureBoot"), efivar("SetupMode")) {
+        (Some(sb), Some(setup)) => Some(sb == 1 && setup == 0),
+        (Some(sb), None) => Some(sb == 1),
+        _ => None,
+    };
+
     let family = os.family();
     let distro = os.distro();
     let tokens = crashkernel_tokens(&cmdline);
@@ -584,6 +603,7 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
         crash_loaded,
         kernel_config: kconfig::report(config_found.as_ref()),
         lockdown,
+        secure_boot,
         service,
         config,
         debug_vmlinux,

@@ -132,3 +132,39 @@ pub fn enabled(codec: Codec) -> bool {
         Codec::Zstd => cfg!(feature = "zstd"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_name_codecs_and_unknown_flags_do_not() {
+        assert_eq!(Codec::from_flags(0x20), Some(Codec::Zstd));
+        assert_eq!(Codec::from_flags(0x3), None);
+        assert_eq!(Codec::from_flags(0x8), None);
+    }
+
+    #[test]
+    fn garbage_and_short_output_are_errors() {
+        let mut out = [0u8; 4096];
+        for c in [Codec::Zlib, Codec::Lzo, Codec::Snappy, Codec::Zstd] {
+            assert!(decompress(c, &[0xff; 17], &mut out).is_err(), "{c:?}");
+        }
+        assert!(decompress(Codec::None, &[0; 10], &mut out).is_err());
+    }
+
+    #[cfg(feature = "lzo")]
+    #[test]
+    fn lzo_block_from_liblzo2() {
+        // "hello, lzo world!" compressed by liblzo2's lzo1x_1 (from the lzo crate's docs).
+        let block = [
+            34, 104, 101, 108, 108, 111, 44, 32, 108, 122, 111, 32, 119, 111, 114, 108, 100, 33,
+            17, 0, 0,
+        ];
+        let mut out = [0u8; 17];
+        decompress(Codec::Lzo, &block, &mut out).unwrap();
+        assert_eq!(&out, b"hello, lzo world!");
+        let mut long = [0u8; 18];
+        assert!(decompress(Codec::Lzo, &block, &mut long).is_err());
+    }
+}

@@ -213,3 +213,40 @@ impl FlatIndex {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(pieces: &[(u64, u64, u64)]) -> FlatIndex {
+        let mut i = FlatIndex {
+            stream: Source::Bytes(vec![0u8; 1024].into()),
+            pieces: BTreeMap::new(),
+            len: 0,
+            records: 0,
+        };
+        for &(s, e, src) in pieces {
+            i.insert(s, e, src);
+        }
+        i
+    }
+
+    #[test]
+    fn later_records_overwrite_earlier_ones() {
+        let i = index(&[(0, 100, 500), (50, 60, 900), (90, 200, 10)]);
+        let got: Vec<(u64, u64, u64)> = i.pieces.iter().map(|(&s, p)| (s, p.end, p.src)).collect();
+        assert_eq!(
+            got,
+            vec![(0, 50, 500), (50, 60, 900), (60, 90, 560), (90, 200, 10)]
+        );
+        let i = index(&[(10, 20, 0), (30, 40, 100), (0, 100, 300)]);
+        assert_eq!(i.pieces.len(), 1);
+    }
+
+    #[test]
+    fn signature_needs_the_nul_padding() {
+        assert!(is_flattened(b"makedumpfile\0\0\0\0"));
+        assert!(!is_flattened(b"makedumpfileXXXX"));
+        assert!(!is_flattened(b"makedump"));
+    }
+}

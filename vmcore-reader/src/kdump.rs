@@ -360,7 +360,9 @@ impl KdumpFile {
         let sub_len = mul("kdump_sub_header size", u64::from(header.sub_hdr_size), bs)?;
         let sub_read = sub_len.clamp(128, 4096).min(src.len().saturating_sub(bs));
         let sub_bytes = src.read_vec("kdump_sub_header", bs, sub_read)?;
-        let sub = if header.header_version >= 1 {
+        // The old diskdump's sub-header is arch-specific, not makedumpfile's: only the block
+        // layout is shared (crash `diskdump.c`).
+        let sub = if header.header_version >= 1 && &header.signature == KDUMP_SIGNATURE {
             parse_sub_header(&header, &sub_bytes)?
         } else {
             KdumpSubHeader::default()
@@ -604,5 +606,57 @@ impl KdumpFile {
             out.push((s, self.max_mapnr));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(order: ByteOrder, machine: &str, ws: WordSize) -> Vec<u8> {
+        let mut b = vec![0u8; 512];
+        b[..8].copy_from_slice(KDUMP_SIGNATURE);
+        let put = |b: &mut Vec<u8>, at: usize, v: u32| {
+            let bytes = match order {
+                ByteOrder::Little => v.to_le_bytes(),
+                ByteOrder::Big => v.to_be_bytes(),
+            };
+            b[at..at + 4].copy_from_slice(&bytes);
+        };
+        put(&mut b, 8, 6);
+        b[12 + 4 * 65..12 + 4 * 65 + machine.len()].copy_from_slice(machine.as_bytes());
+        let base = if ws == WordSize::Bits64 { 424 } else { 412 };
+        put(&mut b, base + 4, 4096);
+        b
+    }
+
+    #[test]
+    fn layout_comes_from_the_file() {
+        for (order, machine, ws) in [
+            (ByteOrder::Little, "x86_64", WordSize::Bits64),
+            (ByteOrder::Big, "s390x", WordSize::Bits64),
+            (ByteOrder::Big, "ppc64", WordSize::Bits64),
+            (ByteOrder::Little, "i686", WordSize::Bits32Packed),
+            (ByteOrder::Little, "armv7l", WordSize::Bits32Padded),
+            (ByteOrder::Big, "mips", WordSize::Bits32Padded),
+        ] {
+            let h = parse_header(&header(order, machine, ws)).unwrap();
+            assert_eq!(
+                (h.byte_order, h.word_size, h.block_size),
+                (order, ws, 4096),
+                "{machine}"
+            );
+        }
+    }
+
+    #[test]
+    fn implausible_headers_are_rejected() {
+        let mut b = header(ByteOrder::Little, "x86_64", WordSize::Bits64);
+        b[428..432].copy_from_slice(&3000u32.to_le_bytes());
+        assert!(matches!(parse_header(&b), Err(Error::BadField { .. })));
+        assert!(matches!(
+            parse_header(&b[..100]),
+            Err(Error::Truncated { .. })
+        ));
     }
 }

@@ -293,3 +293,32 @@ pub(crate) fn read_phys_u64(dump: &Dump, paddr: u64) -> Result<u64> {
     dump.read_phys(paddr, &mut b)?;
     Ok(uint(dump.endian(), &b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_every_spelling() {
+        let i = KernelInfo::parse(
+            b"NUMBER(phys_base)=-184549376\nNUMBER(kimage_voffset)=0xffffd3b016600000\nNUMBER(VA_BITS)=48\nSYMBOL(x)=ffffffff81000000\nNUMBER(bad)=zz\n\0\0",
+        )
+        .unwrap();
+        assert_eq!(
+            i.number("phys_base").unwrap(),
+            Some((-184_549_376i64) as u64)
+        );
+        assert_eq!(
+            i.number("kimage_voffset").unwrap(),
+            Some(0xffff_d3b0_1660_0000)
+        );
+        assert_eq!(i.number("VA_BITS").unwrap(), Some(48));
+        assert_eq!(i.symbol("x").unwrap(), Some(0xffff_ffff_8100_0000));
+        assert_eq!(i.number("missing").unwrap(), None);
+        assert!(matches!(i.number("bad"), Err(Error::BadValue { .. })));
+        assert!(matches!(
+            i.require(i.size("page"), "SIZE(page)"),
+            Err(Error::MissingKey { .. })
+        ));
+    }
+}

@@ -466,3 +466,29 @@ fn read_legacy(k: &Kernel<'_>) -> Result<KernelLog> {
         legacy_text,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_print_like_vmcore_dmesg() {
+        let mut line = Vec::new();
+        let r = LogRecord {
+            ts_nsec: 123_456_789_999,
+            text: b"a\tb\x1b\x80\n c".to_vec(),
+            ..LogRecord::default()
+        };
+        format_record(&r, &mut line);
+        assert_eq!(line, b"[  123.456789] a\tb\\x1b\\x80\n c\n");
+        line.clear();
+        format_record(
+            &LogRecord {
+                ts_nsec: 100_000_000_000_000,
+                ..LogRecord::default()
+            },
+            &mut line,
+        );
+        assert_eq!(line, b"[100000.000000] \n");
+    }
+}

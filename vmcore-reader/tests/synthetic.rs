@@ -426,3 +426,22 @@ fn mapped_and_positioned_reads_agree_on_files() {
         Err(Error::Io { .. })
     ));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn any_ring_that_fits_prints_every_committed_record(
+        recs in proptest::collection::vec((any::<u64>(), proptest::collection::vec(any::<u8>(), 0..120), 0u64..3), 1..30),
+    ) {
+        let recs: Vec<SynthRecord> = recs.into_iter().map(|(ts, text, state)| rec(ts >> 8, &text, state)).collect();
+        // 64 descriptors and 16 KiB of text: nothing is overwritten.
+        let k = SynthKernel::new(&recs, 6, 14);
+        let expected: String = recs.iter().filter(|r| r.state != 0).map(|r| expected_line(r.ts_nsec, &r.text)).collect();
+        let dump = Dump::from_bytes(k.kdump(SynthCodec::Zlib)).unwrap();
+        let log = read_log(&Kernel::new(&dump).unwrap()).unwrap();
+        let mut out = Vec::new();
+        log.write_dmesg(&mut out).unwrap();
+        prop_assert_eq!(String::from_utf8_lossy(&out), expected);
+    }
+}

@@ -445,3 +445,41 @@ proptest! {
         prop_assert_eq!(String::from_utf8_lossy(&out), expected);
     }
 }
+
+#[test]
+fn x86_64_five_level_paging() {
+    let mut k = SynthKernel::new(&records()[..3], 4, 12);
+    // A level-5 table at offset 0x1a4000 whose entry 0x111 points at the 4-level PGD.
+    let (root5, pgd) = (0x1a_4000usize, 0x1a_0000u64);
+    let entry = (0x100_0000 + pgd) | 0x63;
+    k.memory[root5 + 0x111 * 8..root5 + 0x111 * 8 + 8].copy_from_slice(&entry.to_le_bytes());
+    let text_va = 0xffff_ffff_8100_0000u64 + root5 as u64;
+    k.vmcoreinfo = k
+        .vmcoreinfo
+        .replace(
+            "NUMBER(pgtable_l5_enabled)=0",
+            "NUMBER(pgtable_l5_enabled)=1",
+        )
+        .replace(
+            "SYMBOL(init_top_pgt)=ffffffff811a0000",
+            &format!("SYMBOL(init_top_pgt)={text_va:x}"),
+        );
+    let dump = Dump::from_bytes(k.elf()).unwrap();
+    let kern = Kernel::new(&dump).unwrap();
+    let base = 0xff11_8880_0000_0000u64;
+    assert_eq!(kern.translate(base + 0x123).unwrap(), 0x4000_0123);
+    assert_eq!(
+        kern.translate(base + (1 << 30) + (2 << 20) + 0x2345)
+            .unwrap(),
+        0x100_2345
+    );
+    assert!(matches!(
+        kern.translate(0xff12_8880_0000_0000),
+        Err(Error::NotMapped { level: 5, .. })
+    ));
+    // The 4-level reading of the same address is not mapped: the level really changed the walk.
+    assert!(matches!(
+        kern.translate(SYNTH_DIRECT_MAP + 0x123),
+        Err(Error::NotMapped { level: 5, .. })
+    ));
+}

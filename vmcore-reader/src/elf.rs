@@ -53,6 +53,8 @@ pub struct ElfLayout {
     pub segments: Vec<Segment>,
     /// `PT_LOAD` indices sorted by `p_paddr`.
     by_paddr: Vec<usize>,
+    /// Running maximum of segment memory ends along `by_paddr`.
+    reach: Vec<u64>,
     /// The concatenated `PT_NOTE` contents, with the file offset of each part.
     pub notes: Vec<(u64, Vec<u8>)>,
 }
@@ -127,11 +129,19 @@ pub(crate) fn parse(source: &Source) -> Result<ElfLayout> {
     }
     let mut by_paddr: Vec<usize> = (0..segments.len()).collect();
     by_paddr.sort_by_key(|&i| (segments[i].paddr, segments[i].memsz));
+    let reach = by_paddr
+        .iter()
+        .scan(0u64, |m, &i| {
+            *m = (*m).max(segments[i].mem_end());
+            Some(*m)
+        })
+        .collect();
     Ok(ElfLayout {
         header,
         program_headers,
         segments,
         by_paddr,
+        reach,
         notes,
     })
 }
@@ -158,16 +168,22 @@ impl ElfLayout {
     }
 
     pub(crate) fn locate(&self, paddr: u64) -> Where {
-        // A segment with file bytes covering paddr wins over one whose memory merely covers it.
+        // Segments sorted by p_paddr; `reach[j]` is the furthest memory end among the first
+        // j + 1 of them, so the scan back from the last segment starting at or below paddr
+        // stops as soon as no earlier segment can cover it (overlaps stay correct).
+        let k = self
+            .by_paddr
+            .partition_point(|&i| self.segments[i].paddr <= paddr);
+        let next_start = self
+            .by_paddr
+            .get(k)
+            .map_or(u64::MAX, |&i| self.segments[i].paddr);
         let mut excluded: Option<u64> = None;
-        let mut next_start = u64::MAX;
-        // Segments are few (tens); a linear scan over the sorted list is fine and handles overlap.
-        for &i in &self.by_paddr {
-            let s = &self.segments[i];
-            if s.paddr > paddr {
-                next_start = next_start.min(s.paddr);
-                continue;
+        for j in (0..k).rev() {
+            if self.reach[j] <= paddr {
+                break;
             }
+            let s = &self.segments[self.by_paddr[j]];
             if paddr < s.file_end() {
                 let delta = paddr - s.paddr;
                 return Where::File {

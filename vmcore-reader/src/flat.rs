@@ -22,6 +22,8 @@ pub const FLAT_HEADER_SIZE: u64 = 4096;
 const RECORD_HEADER: u64 = 16;
 /// The largest rebuilt file the index accepts (1 PiB).
 const MAX_FILE: u64 = 1 << 50;
+/// How much longer than twice the stream the rebuilt file may be.
+const SPARSE_SLACK: u64 = 64 << 20;
 
 /// Whether `head` (the first bytes of a file) starts a flattened stream.
 pub fn is_flattened(head: &[u8]) -> bool {
@@ -119,6 +121,21 @@ impl FlatIndex {
             index.len = index.len.max(end);
             index.records += 1;
             pos = next;
+        }
+        // Dump writers lay the file out densely, so the rebuilt file is about as long as the
+        // data the stream carries. A stream claiming far more (a sparse terabyte from a few
+        // records) would make every reader above walk zeros; refuse it.
+        let limit = index
+            .stream
+            .len()
+            .saturating_mul(2)
+            .saturating_add(SPARSE_SLACK);
+        if index.len > limit {
+            return Err(Error::TooLarge {
+                what: "file rebuilt from the flattened stream",
+                size: index.len,
+                limit,
+            });
         }
         Ok(index)
     }

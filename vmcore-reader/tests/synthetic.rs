@@ -483,3 +483,61 @@ fn x86_64_five_level_paging() {
         Err(Error::NotMapped { level: 5, .. })
     ));
 }
+
+#[test]
+fn a_sparse_flattened_stream_is_refused() {
+    // One record far beyond the data: a 160 GB "file" from 17 KB of stream.
+    let mut s = flatten(
+        &SynthKernel::new(&records()[..2], 3, 10).elf()[..4096],
+        4096,
+    );
+    let end = s.len() - 16;
+    s.truncate(end);
+    s.extend_from_slice(&171_798_694_840i64.to_be_bytes());
+    s.extend_from_slice(&8i64.to_be_bytes());
+    s.extend_from_slice(&[1; 8]);
+    s.extend_from_slice(&(-1i64).to_be_bytes());
+    s.extend_from_slice(&(-1i64).to_be_bytes());
+    assert!(matches!(Dump::from_bytes(s), Err(Error::TooLarge { .. })));
+}
+
+fn byte_at(paddr: u64) -> u8 {
+    (paddr.wrapping_mul(0x9e37_79b9) >> 13) as u8
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Overlapping segments (the kernel-text duplicate), shared pages and p_memsz tails,
+    /// against a model of which segment covers each address.
+    #[test]
+    fn overlapping_elf_segments_match_a_model(segs in proptest::collection::vec((0u64..40, 1u64..8, 0u64..8), 1..8), probes in proptest::collection::vec(0u64..(50 * 4096), 32)) {
+        let mut b = elfcorehdr::DumpFileBuilder::new(elfcorehdr::Target::x86_64());
+        let mut model = Vec::new();
+        for &(start, pages, file_pages) in &segs {
+            // Start at a byte offset inside the page too: neighbours can share a page.
+            let paddr = start * 4096 + (start % 3) * 1000;
+            let memsz = pages * 4096;
+            let filesz = file_pages.min(pages) * 4096;
+            b = b.segment(elfcorehdr::DumpSegment::new(0, paddr, filesz, memsz));
+            model.push((paddr, filesz, memsz));
+        }
+        let header = b.build(&vmcoreinfo_note(elfcorehdr::Endian::Little, "PAGESIZE=4096\n")).unwrap();
+        let mut file = header.bytes.clone();
+        for &(paddr, filesz, _) in &model {
+            file.extend((0..filesz).map(|i| byte_at(paddr + i)));
+        }
+        let dump = Dump::from_bytes(file).unwrap();
+        for p in probes {
+            let in_file = model.iter().any(|&(s, f, _)| p >= s && p < s + f);
+            let in_mem = model.iter().any(|&(s, _, m)| p >= s && p < s + m);
+            let mut one = [0u8; 1];
+            match dump.read_phys(p, &mut one) {
+                Ok(()) => { prop_assert!(in_file); prop_assert_eq!(one[0], byte_at(p)); }
+                Err(Error::Excluded { .. }) => prop_assert!(!in_file && in_mem),
+                Err(Error::NotInDump { .. }) => prop_assert!(!in_mem),
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+    }
+}

@@ -29,6 +29,7 @@ pub fn run(_args: &[String]) -> Result<()> {
 
     let fixtures = crate::fixtures::ensure()?;
     eprintln!("ci: fixtures ready in {}", fixtures.display());
+    crate::e2e::ci()?;
 
     let (ok, out) = run_capture(
         cargo()

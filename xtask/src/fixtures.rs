@@ -8,11 +8,11 @@
 //! second run only checks and rewrites `manifest.json`. `--force NAME`
 //! remakes one. `docs/TESTING.md` says how each is made.
 
-mod apt;
-mod dumps;
-mod guest;
+pub(crate) mod apt;
+pub(crate) mod dumps;
+pub(crate) mod guest;
 mod host;
-mod kernels;
+pub(crate) mod kernels;
 pub mod manifest;
 
 use anyhow::{Context, Result, bail};
@@ -109,10 +109,11 @@ pub fn cache_dir() -> Result<PathBuf> {
 /// atomic `mkdir`, holding the owner's pid; a lock whose owner is gone is
 /// taken over.
 #[derive(Debug)]
-struct CacheLock(PathBuf);
+pub(crate) struct CacheLock(PathBuf);
 
 impl CacheLock {
-    fn acquire(cache: &std::path::Path) -> Result<CacheLock> {
+    pub(crate) fn acquire(cache: &std::path::Path) -> Result<CacheLock> {
+        std::fs::create_dir_all(cache)?;
         let dir = cache.join(".lock");
         let started = Instant::now();
         let mut said = false;

@@ -5,6 +5,7 @@
 
 mod ci;
 mod cmd;
+mod e2e;
 mod fixtures;
 
 use anyhow::{Result, bail};
@@ -14,6 +15,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci        fmt --check, clippy -D warnings, doc -D warnings, then every test
   fixtures  make or reuse the real kernels and vmcores tests read (see docs/TESTING.md)
+  guest-kexec  arm kdump in a QEMU guest with our static kexec-load, crash it, check the capture kernel
 ";
 
 fn main() {
@@ -28,6 +30,7 @@ fn run() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("fixtures") => fixtures::run(&args[1..]),
+        Some("guest-kexec") => e2e::run_guest_kexec(&args[1..]),
         Some("-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

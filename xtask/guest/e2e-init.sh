@@ -1,0 +1,153 @@
+#!/bin/busybox sh
+# PID 1 of the end-to-end guests of `cargo xtask guest-kexec`, `e2e`, `demo`
+# and the crashkernel= boots of `cargo xtask fixtures` (xtask/src/e2e.rs,
+# xtask/src/fixtures/ckboots.rs). Every line meant for the host starts with
+# "KDUMP-RS-E2E: "; a failure prints "KDUMP-RS-FAILED: why" and powers off.
+# The kernel command line picks the mode (kdumprs.e2e=MODE):
+#   kexec     arm kdump with our static kexec-load (status, load, unload,
+#             load again), then crash with sysrq
+#   check     (the capture kernel) print /proc/vmcore's size and ELF magic
+#   ckboot    print /proc/iomem, the kernel's "Memory:" line and the crash
+#             kernel state, then power off
+#   cycle     kexec, plus a page-cache marker and an anonymous-memory marker
+#             (kdumprs.marker=TEXT) before the crash
+#   capture   (the capture kernel of cycle) run vmcore-capture onto the
+#             virtio disks, then power off
+/bin/busybox mkdir -p /proc /sys /dev /tmp /mnt
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+
+mode=none
+marker=KDUMP-RS-E2E-MARKER
+for word in $(cat /proc/cmdline); do
+	case "$word" in
+	kdumprs.e2e=*) mode=${word#*=} ;;
+	kdumprs.marker=*) marker=${word#*=} ;;
+	esac
+done
+
+say() { echo "KDUMP-RS-E2E: $*"; }
+fail() {
+	echo "KDUMP-RS-FAILED: $*"
+	sync
+	poweroff -f
+	sleep 60
+}
+loaded() { cat /sys/kernel/kexec_crash_loaded; }
+
+# The capture kernel's command line (kexec_file_load appends elfcorehdr=).
+capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=check"
+[ "$mode" = cycle ] && capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=capture kdumprs.marker=$marker"
+
+load_modules() {
+	[ -f /modules.order ] || return 0
+	for m in $(cat /modules.order); do
+		insmod "/lib/modules/$m" || say "insmod $m failed"
+	done
+	n=0
+	while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+}
+
+arm_kdump() {
+	say "kernel $(uname -r), $(nproc) CPUs, crash kernel size $(cat /sys/kernel/kexec_crash_size)"
+	kexec-load -S -p
+	rc=$?
+	say "kexec-load -S -p before loading: exit $rc"
+	[ $rc = 1 ] || fail "kexec-load -S -p said loaded (exit $rc) before any load"
+	kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
+		fail "kexec-load -p (exit $?)"
+	say "kexec-load -p: kexec_crash_loaded=$(loaded)"
+	[ "$(loaded)" = 1 ] || fail "kexec_crash_loaded is $(loaded) after kexec-load -p"
+	kexec-load -S -p
+	rc=$?
+	say "kexec-load -S -p after loading: exit $rc"
+	[ $rc = 0 ] || fail "kexec-load -S -p exit $rc with a crash kernel loaded"
+	kexec-load -u -p || fail "kexec-load -u -p (exit $?)"
+	say "kexec-load -u -p: kexec_crash_loaded=$(loaded)"
+	[ "$(loaded)" = 0 ] || fail "kexec_crash_loaded is $(loaded) after kexec-load -u -p"
+	kexec-load -S -p
+	rc=$?
+	say "kexec-load -S -p after unloading: exit $rc"
+	[ $rc = 1 ] || fail "kexec-load -S -p exit $rc after unloading"
+	kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
+		fail "kexec-load -p again (exit $?)"
+	say "kexec-load -p again: kexec_crash_loaded=$(loaded)"
+	[ "$(loaded)" = 1 ] || fail "kexec_crash_loaded is $(loaded) after loading again"
+}
+
+crash() {
+	say "CRASHING"
+	echo 1 > /proc/sys/kernel/sysrq
+	echo c > /proc/sysrq-trigger
+	fail "still alive after sysrq-c"
+}
+
+case "$mode" in
+kexec)
+	arm_kdump
+	crash
+	;;
+check)
+	[ -e /proc/vmcore ] || fail "no /proc/vmcore in the capture kernel"
+	size=$(stat -c %s /proc/vmcore)
+	magic=$(head -c 4 /proc/vmcore | od -An -tx1 | tr -d ' \n')
+	say "capture kernel $(uname -r) up; /proc/vmcore size=$size magic=$magic"
+	[ "$magic" = 7f454c46 ] || fail "/proc/vmcore starts with $magic, not the ELF magic"
+	say "CAPTURE-CHECKED"
+	poweroff -f
+	;;
+ckboot)
+	say "kernel $(uname -r)"
+	dmesg | grep -E 'Memory: [0-9]+K/[0-9]+K available|crashkernel|Crash kernel|e820: |BIOS-e820: ' | sed 's/^/KDUMP-RS-E2E: dmesg: /'
+	sed 's/^/KDUMP-RS-E2E: iomem: /' /proc/iomem
+	say "kexec_crash_size=$(cat /sys/kernel/kexec_crash_size)"
+	say "CKBOOT-DONE"
+	poweroff -f
+	;;
+cycle)
+	load_modules
+	arm_kdump
+	# The page-cache marker: a file on tmpfs lives only in the page cache.
+	i=0
+	while [ $i -lt 64 ]; do
+		echo "$marker-page-cache $i"
+		i=$((i + 1))
+	done > /tmp/marker.txt
+	say "page-cache marker written ($(stat -c %s /tmp/marker.txt) bytes in /tmp/marker.txt)"
+	# The anonymous marker: held in a shell variable of a live process.
+	anon=""
+	i=0
+	while [ $i -lt 256 ]; do
+		anon="$anon$marker-anon $i "
+		i=$((i + 1))
+	done
+	say "anonymous marker in pid $$ (${#anon} bytes)"
+	crash
+	;;
+capture)
+	load_modules
+	[ -e /proc/vmcore ] || fail "no /proc/vmcore in the capture kernel"
+	say "capture kernel $(uname -r) up; /proc/vmcore size=$(stat -c %s /proc/vmcore)"
+	mount -t ext4 /dev/vda /mnt || fail "mounting the dump disk"
+	t0=$(cut -d. -f1 /proc/uptime)
+	vmcore-capture -l -d 31 /proc/vmcore /mnt/dump-l-d31.kdump || fail "vmcore-capture -l -d 31 (exit $?)"
+	t1=$(cut -d. -f1 /proc/uptime)
+	say "vmcore-capture -l -d 31: $(stat -c %s /mnt/dump-l-d31.kdump) bytes in $((t1 - t0)) s"
+	vmcore-capture -z -d 1 /proc/vmcore /mnt/dump-z-d1.kdump || fail "vmcore-capture -z -d 1 (exit $?)"
+	t2=$(cut -d. -f1 /proc/uptime)
+	say "vmcore-capture -z -d 1: $(stat -c %s /mnt/dump-z-d1.kdump) bytes in $((t2 - t1)) s"
+	umount /mnt || fail "unmounting the dump disk"
+	vmcore-capture -F -d 31 /proc/vmcore > /dev/vdb || fail "vmcore-capture -F -d 31 (exit $?)"
+	t3=$(cut -d. -f1 /proc/uptime)
+	say "vmcore-capture -F -d 31 to /dev/vdb in $((t3 - t2)) s"
+	sync
+	say "CAPTURED"
+	poweroff -f
+	;;
+*)
+	fail "unknown kdumprs.e2e mode '$mode'"
+	;;
+esac

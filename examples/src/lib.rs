@@ -6,5 +6,6 @@ pub mod crashkernel;
 pub mod kdump_config;
 pub mod kexec_load;
 pub mod size;
+pub mod vmcore_capture;
 pub mod vmcore_dmesg;
 pub mod vmcore_info;

@@ -1,0 +1,414 @@
+//! `vmcore-capture`: makedumpfile's capture job with makedumpfile's spelling of the options,
+//! so `core_collector vmcore-capture -l --message-level 7 -d 31` works where kdump-utils
+//! runs makedumpfile today.
+//!
+//! ```text
+//! vmcore-capture [-c|-l|-p|-z] [-E] [-d LEVEL] [--num-threads N] [--message-level N] [-L SIZE] VMCORE DUMPFILE
+//! vmcore-capture -F [-c|-l|-p|-z|-E] [-d LEVEL] ... VMCORE > STREAM
+//! vmcore-capture -R DUMPFILE < STREAM
+//! vmcore-capture --dump-dmesg VMCORE LOGFILE
+//! ```
+//! Ours: `--progress` (a bar on a terminal, plain lines otherwise) and `--stats-json FILE`.
+//! Exit codes follow makedumpfile: 0 when the dump is complete, 1 on any failure (an
+//! incomplete dump included: it is kept and marked), 2 for usage errors. stdout carries
+//! only data (the flattened stream); messages go to stderr.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use vmcore_reader::{Dump, Kernel, read_log};
+use vmcore_writer::{
+    CaptureOptions, CaptureStats, Codec, FileSink, FlatSink, OutputFormat, Phase, Progress,
+    capture, rebuild,
+};
+
+/// makedumpfile's `--message-level` bits.
+mod msg {
+    pub const PROGRESS: u32 = 1;
+    pub const COMMON: u32 = 2;
+    pub const ERROR: u32 = 4;
+    pub const REPORT: u32 = 16;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vmcore-capture",
+    version,
+    about = "Filter, compress and write a crash dump (makedumpfile's options)"
+)]
+#[allow(non_snake_case)]
+struct Cli {
+    /// Compress pages with zlib.
+    #[arg(short = 'c', group = "codec")]
+    zlib: bool,
+    /// Compress pages with LZO.
+    #[arg(short = 'l', group = "codec")]
+    lzo: bool,
+    /// Compress pages with snappy.
+    #[arg(short = 'p', group = "codec")]
+    snappy: bool,
+    /// Compress pages with zstd.
+    #[arg(short = 'z', group = "codec")]
+    zstd: bool,
+    /// Write an ELF dump instead of kdump-compressed.
+    #[arg(short = 'E', conflicts_with = "codec")]
+    elf: bool,
+    /// Write the flattened stream to stdout.
+    #[arg(short = 'F')]
+    flatten: bool,
+    /// Rebuild DUMPFILE from a flattened stream on stdin.
+    #[arg(short = 'R', conflicts_with_all = ["flatten", "elf", "codec", "dump_dmesg"])]
+    rearrange: bool,
+    /// Dump level 0..=31: 1 zero pages, 2 cache, 4 private cache, 8 user data, 16 free pages.
+    #[arg(short = 'd', value_parser = clap::value_parser!(u8).range(0..=31), default_value_t = 0)]
+    dump_level: u8,
+    /// Compression threads (default: every CPU).
+    #[arg(long = "num-threads", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    num_threads: Option<u32>,
+    /// Message level bits: 1 progress, 2 common, 4 errors, 8 debug, 16 report (default 7).
+    #[arg(long = "message-level", value_parser = clap::value_parser!(u32).range(0..=31), default_value_t = 7)]
+    message_level: u32,
+    /// Limit the output to SIZE bytes (K, M, G suffixes allowed); the dump is then marked incomplete.
+    #[arg(short = 'L', value_parser = parse_size)]
+    limit: Option<u64>,
+    /// Write the kernel log of VMCORE to LOGFILE.
+    #[arg(long = "dump-dmesg")]
+    dump_dmesg: bool,
+    /// Show progress on stderr (a bar on a terminal, plain lines otherwise).
+    #[arg(long)]
+    progress: bool,
+    /// Write statistics as JSON to FILE.
+    #[arg(long = "stats-json", value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// VMCORE [DUMPFILE], or DUMPFILE alone with -R.
+    #[arg(value_name = "FILES", num_args = 1..=2, required = true)]
+    files: Vec<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix {c:?}")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size in bytes"))
+}
+
+/// Runs the tool with `args` (including the program name); returns the exit code.
+pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(&cli) {
+        Ok(code) => code,
+        Err(m) => {
+            if cli.message_level & msg::ERROR != 0 {
+                eprintln!("vmcore-capture: {m}");
+            }
+            1
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<i32, String> {
+    if cli.rearrange {
+        let [out] = cli.files.as_slice() else {
+            return Err("-R takes exactly one DUMPFILE (the stream comes on stdin)".into());
+        };
+        let file = create(out)?;
+        let mut sink = FileSink::new(file, cli.limit);
+        let stdin = std::io::stdin();
+        let r = rebuild(&mut stdin.lock(), &mut sink).map_err(|e| e.to_string())?;
+        if !r.complete {
+            return Err(format!(
+                "{}: the stream ended before its end record ({} records copied)",
+                out.display(),
+                r.records
+            ));
+        }
+        return Ok(0);
+    }
+    if cli.dump_dmesg {
+        let [vmcore, log] = cli.files.as_slice() else {
+            return Err("--dump-dmesg takes VMCORE LOGFILE".into());
+        };
+        let dump = Dump::open(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
+        let kernel = Kernel::new(&dump).map_err(|e| format!("{}: {e}", vmcore.display()))?;
+        let text = read_log(&kernel).map_err(|e| format!("{}: {e}", vmcore.display()))?;
+        let mut f = std::io::BufWriter::new(create(log)?);
+        text.write_dmesg(&mut f)
+            .and_then(|()| f.flush())
+            .map_err(|e| format!("{}: {e}", log.display()))?;
+        return Ok(0);
+    }
+    let (vmcore, out) = match (cli.flatten, cli.files.as_slice()) {
+        (true, [v]) => (v, None),
+        (false, [v, o]) => (v, Some(o)),
+        (true, _) => return Err("-F takes VMCORE only; the stream goes to stdout".into()),
+        (false, _) => return Err("VMCORE and DUMPFILE are needed".into()),
+    };
+    let codec = if cli.zlib {
+        Codec::Zlib
+    } else if cli.lzo {
+        Codec::Lzo
+    } else if cli.snappy {
+        Codec::Snappy
+    } else if cli.zstd {
+        Codec::Zstd
+    } else {
+        Codec::None
+    };
+    let threads = cli.num_threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let opts = CaptureOptions {
+        format: if cli.elf {
+            OutputFormat::Elf
+        } else {
+            OutputFormat::Kdump(codec)
+        },
+        dump_level: cli.dump_level,
+        threads,
+        ..CaptureOptions::default()
+    };
+    let started = Instant::now();
+    // Positioned reads, not a mapping: pages of a mapped /proc/vmcore would count in the
+    // resident set, which the capture kernel's small memory cannot afford.
+    let dump = Dump::open_read(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
+    let mut bar = Bar::new(cli.progress && cli.message_level & msg::PROGRESS != 0);
+    let mut report = |p: &Progress| bar.update(p);
+    let result = match out {
+        Some(path) => {
+            let file = create(path)?;
+            let mut sink = FileSink::new(file, cli.limit);
+            capture(&dump, &opts, &mut sink, &mut report)
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut sink = FlatSink::new(
+                std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
+                cli.limit,
+            );
+            capture(&dump, &opts, &mut sink, &mut report)
+        }
+    };
+    bar.finish();
+    let stats = result.map_err(|e| format!("{}: {e}", vmcore.display()))?;
+    if let Some(path) = &cli.stats_json {
+        let j = stats_json(&stats, cli, codec, threads, started.elapsed().as_secs_f64());
+        std::fs::write(path, format!("{j:#}\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if cli.message_level & msg::REPORT != 0 {
+        eprintln!(
+            "vmcore-capture: pages: memory {} dumpable {} written {} zero {} cache {} cache-private {} user {} free {} hwpoison {} offline {} unreadable {}",
+            stats.pages_in_memory,
+            stats.pages_dumpable,
+            stats.pages_written,
+            stats.excluded.zero,
+            stats.excluded.cache,
+            stats.excluded.cache_private,
+            stats.excluded.user,
+            stats.excluded.free,
+            stats.excluded.hwpoison,
+            stats.excluded.offline,
+            stats.pages_unreadable
+        );
+    }
+    if stats.incomplete {
+        if cli.message_level & msg::ERROR != 0 {
+            eprintln!(
+                "vmcore-capture: the dump is incomplete (kept, marked incomplete): {}",
+                stats.stopped_by.as_deref().unwrap_or("unknown reason")
+            );
+        }
+        return Ok(1);
+    }
+    if cli.message_level & msg::COMMON != 0 {
+        eprintln!(
+            "vmcore-capture: the dumpfile is saved ({} bytes).",
+            stats.bytes_out
+        );
+    }
+    Ok(0)
+}
+
+fn create(path: &std::path::Path) -> Result<std::fs::File, String> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn stats_json(
+    s: &CaptureStats,
+    cli: &Cli,
+    codec: Codec,
+    threads: usize,
+    wall: f64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "format": if cli.elf { "elf" } else { "kdump" },
+        "flattened": cli.flatten,
+        "codec": codec.name(),
+        "dump_level": cli.dump_level,
+        "threads": threads,
+        "complete": !s.incomplete,
+        "stopped_by": s.stopped_by,
+        "page_size": s.page_size,
+        "max_mapnr": s.max_mapnr,
+        "pages": {
+            "memory": s.pages_in_memory,
+            "dumpable": s.pages_dumpable,
+            "written": s.pages_written,
+            "zero": s.excluded.zero,
+            "cache": s.excluded.cache,
+            "cache_private": s.excluded.cache_private,
+            "user": s.excluded.user,
+            "free": s.excluded.free,
+            "hwpoison": s.excluded.hwpoison,
+            "offline": s.excluded.offline,
+            "unreadable": s.pages_unreadable,
+            "memmap_unreadable": s.memmap_unreadable,
+        },
+        "bytes_in": s.bytes_in,
+        "bytes_out": s.bytes_out,
+        "seconds": {
+            "classify": s.time_classify.as_secs_f64(),
+            "write": s.time_write.as_secs_f64(),
+            "total": wall,
+        },
+        "peak_rss_bytes": peak_rss(),
+    })
+}
+
+/// Progress on stderr: a redrawn bar on a terminal, a plain line per 10 % otherwise.
+struct Bar {
+    on: bool,
+    tty: bool,
+    last: Option<(Phase, u64)>,
+}
+
+impl Bar {
+    fn new(on: bool) -> Bar {
+        Bar {
+            on,
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    fn update(&mut self, p: &Progress) {
+        if !self.on || p.total == 0 {
+            return;
+        }
+        let pct = p.done.saturating_mul(100) / p.total;
+        let name = match p.phase {
+            Phase::Classify => "Excluding pages",
+            Phase::Write => "Copying data",
+        };
+        if self.tty {
+            if self.last == Some((p.phase, pct)) {
+                return;
+            }
+            if self.last.is_some_and(|(ph, _)| ph != p.phase) {
+                eprintln!();
+            }
+            let fill = (pct / 4) as usize;
+            eprint!(
+                "\r{name:<16} [{}{}] {pct:3}% {} MiB",
+                "#".repeat(fill),
+                " ".repeat(25 - fill.min(25)),
+                p.written >> 20
+            );
+            self.last = Some((p.phase, pct));
+        } else {
+            let step = pct / 10 * 10;
+            if self.last.is_some_and(|l| l == (p.phase, step)) {
+                return;
+            }
+            eprintln!("{name}: {step}% ({}/{})", p.done, p.total);
+            self.last = Some((p.phase, step));
+        }
+    }
+
+    fn finish(&self) {
+        if self.on && self.tty && self.last.is_some() {
+            eprintln!();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vmcore-capture").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn makedumpfile_spellings_parse() {
+        let c = parse(&[
+            "-l",
+            "--message-level",
+            "7",
+            "-d",
+            "31",
+            "/proc/vmcore",
+            "out",
+        ])
+        .unwrap();
+        assert!(c.lzo && c.dump_level == 31 && c.message_level == 7);
+        let c = parse(&["-c", "-d31", "--num-threads=2", "in", "out"]).unwrap();
+        assert!(c.zlib && c.dump_level == 31 && c.num_threads == Some(2));
+        let c = parse(&["-F", "-l", "-d", "1", "in"]).unwrap();
+        assert!(c.flatten && c.files.len() == 1);
+        let c = parse(&["-R", "out"]).unwrap();
+        assert!(c.rearrange);
+        let c = parse(&["-E", "-d", "17", "-L", "10M", "in", "out"]).unwrap();
+        assert_eq!(c.limit, Some(10 << 20));
+        assert!(parse(&["-c", "-l", "in", "out"]).is_err());
+        assert!(parse(&["-d", "32", "in", "out"]).is_err());
+        assert!(parse(&["-E", "-z", "in", "out"]).is_err());
+        assert!(parse(&["--dump-dmesg", "in", "log"]).unwrap().dump_dmesg);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+    }
+}

@@ -1,0 +1,927 @@
+//! The capture pipeline: read the input dump (`/proc/vmcore` or any dump `vmcore_reader`
+//! opens), select pages by dump level, compress on N threads, and write in pfn order to a
+//! [`Sink`]. Memory stays bounded: the bitmaps are made one cycle of pfns at a time (as
+//! makedumpfile's cyclic mode does) and pages flow in fixed-size batches.
+//!
+//! No data loss: the header is written first with the incomplete flag
+//! (`DUMP_DH_COMPRESSED_INCOMPLETE`, or `e_flags` bit 0 for ELF) and cleared only when every
+//! page is written, so a dump cut by ENOSPC, an I/O error, `-L` or SIGKILL opens as
+//! incomplete. Page data goes out before the descriptors that point at it, and the
+//! descriptor area is allocated (sparsely) up front, so a descriptor is either whole and
+//! valid or zero ("lost"). A page that cannot be read from the input gets a zero
+//! descriptor (lost) and the capture goes on.
+//!
+//! Facts: makedumpfile `makedumpfile.c` (`write_kdump_header`, `write_kdump_pages_cyclic`,
+//! `write_kdump_bitmap`, `create_1st_bitmap`, `exclude_nodata_pages`, `get_max_mapnr`,
+//! `write_elf_pages_cyclic` and its `PFN_EXCLUDED` = 256 rule) and `IMPLEMENTATION`.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use elfcorehdr::{Class, DumpFileBuilder, DumpSegment, Endian, Notes, Target};
+use vmcore_reader::kdump::{ByteOrder, WordSize};
+use vmcore_reader::{Dump, Excluded, Kernel, PhysMemory};
+
+use crate::classify::{self, ExcludedCounts, MemMapRange, PageLayout, level};
+use crate::codec::{Codec, PageCompressor, is_zero};
+use crate::error::{Error, Result, add, mul};
+use crate::kdump::{KdumpHeader, encode_desc, sub_header_size};
+use crate::sink::Sink;
+
+/// The output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// kdump-compressed with this page codec.
+    Kdump(Codec),
+    /// ELF (`-E`).
+    Elf,
+}
+
+/// What to capture and how.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// The output format.
+    pub format: OutputFormat,
+    /// Dump level bits 0..=31 (see [`level`]).
+    pub dump_level: u8,
+    /// Compression threads (at least 1).
+    pub threads: usize,
+    /// Pfns per bitmap cycle (rounded to a multiple of 8 × the memory section size).
+    pub cycle_pfns: u64,
+    /// Pages per batch handed to one thread.
+    pub batch_pages: usize,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            format: OutputFormat::Kdump(Codec::None),
+            dump_level: 31,
+            threads: 1,
+            cycle_pfns: 1 << 25,
+            batch_pages: 256,
+        }
+    }
+}
+
+/// The phase a progress report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Building the bitmaps (classification).
+    Classify,
+    /// Writing pages.
+    Write,
+}
+
+/// A progress report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// Units done (pfns for classification, pages for writing).
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
+    /// Output bytes so far.
+    pub written: u64,
+}
+
+/// What a capture did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Pfns the bitmaps describe.
+    pub max_mapnr: u64,
+    /// Page size.
+    pub page_size: u64,
+    /// Pfns in the input's memory (bitmap 1).
+    pub pages_in_memory: u64,
+    /// Pfns selected (bitmap 2; zero pages included for kdump output).
+    pub pages_dumpable: u64,
+    /// Pages left out, by class (`zero` counts pages stored as the shared zero page for
+    /// kdump output, pages left out for ELF).
+    pub excluded: ExcludedCounts,
+    /// Pages whose data was written.
+    pub pages_written: u64,
+    /// Pages that could not be read from the input (recorded as lost).
+    pub pages_unreadable: u64,
+    /// Pages whose `struct page` could not be read (kept, unclassified).
+    pub memmap_unreadable: u64,
+    /// Input page bytes read.
+    pub bytes_in: u64,
+    /// Output bytes.
+    pub bytes_out: u64,
+    /// Whether the output is marked incomplete.
+    pub incomplete: bool,
+    /// Why the output stopped early, if it did.
+    pub stopped_by: Option<String>,
+    /// Time spent building bitmaps.
+    pub time_classify: Duration,
+    /// Time spent reading, compressing and writing pages.
+    pub time_write: Duration,
+}
+
+/// The input's memory: PT_LOAD-like segments in pages.
+struct InputMap {
+    ps: u64,
+    /// (paddr, filesz, memsz).
+    segs: Vec<(u64, u64, u64)>,
+    max_mapnr: u64,
+}
+
+impl InputMap {
+    fn new(dump: &Dump, ps: u64) -> Result<InputMap> {
+        let segs: Vec<(u64, u64, u64)> = match dump.elf() {
+            Some(e) => e
+                .segments
+                .iter()
+                .map(|s| (s.paddr, s.filesz, s.memsz))
+                .collect(),
+            None => dump
+                .present_ranges()
+                .into_iter()
+                .map(|(s, e)| (s, e - s, e - s))
+                .collect(),
+        };
+        let mut max = 0u64;
+        for &(p, _, m) in &segs {
+            max = max.max(add("segment end", p, m)?);
+        }
+        Ok(InputMap {
+            ps,
+            segs,
+            max_mapnr: max.div_ceil(ps),
+        })
+    }
+
+    /// Bitmap 1 (pfn in memory) and bitmap 2 before filtering (pfn has data) for pfns
+    /// `[start, end)`.
+    fn bitmaps(&self, start: u64, end: u64) -> (Vec<u8>, Vec<u8>) {
+        let bytes = (end - start).div_ceil(8) as usize;
+        let mut b1 = vec![0u8; bytes];
+        let set = |b: &mut [u8], s: u64, e: u64, on: bool| {
+            for p in s.max(start)..e.min(end) {
+                let i = p - start;
+                if on {
+                    b[(i >> 3) as usize] |= 1 << (i & 7);
+                } else {
+                    b[(i >> 3) as usize] &= !(1 << (i & 7));
+                }
+            }
+        };
+        for &(p, _, m) in &self.segs {
+            set(&mut b1, p / self.ps, (p + m).div_ceil(self.ps), true);
+        }
+        let mut b2 = b1.clone();
+        for &(p, f, m) in &self.segs {
+            if f < m {
+                set(&mut b2, (p + f) / self.ps, (p + m).div_ceil(self.ps), false);
+            }
+        }
+        (b1, b2)
+    }
+
+    /// Reads page `pfn` into `buf`: bytes outside every segment's file data are zero.
+    fn read_page(&self, dump: &Dump, pfn: u64, buf: &mut [u8]) -> std::result::Result<(), ()> {
+        let pa = pfn * self.ps;
+        match dump.read_phys_with(pa, buf, Excluded::Fill(0)) {
+            Ok(()) => Ok(()),
+            Err(vmcore_reader::Error::NotInDump { .. }) => {
+                buf.fill(0);
+                for &(p, f, _) in &self.segs {
+                    let s = p.max(pa);
+                    let e = (p + f).min(pa + self.ps);
+                    if s < e {
+                        let part = &mut buf[(s - pa) as usize..(e - pa) as usize];
+                        dump.read_phys_with(s, part, Excluded::Fill(0))
+                            .map_err(|_| ())?;
+                    }
+                }
+                Ok(())
+            }
+            Err(_) => Err(()),
+        }
+    }
+}
+
+fn bit(b: &[u8], i: u64) -> bool {
+    b[(i >> 3) as usize] & (1 << (i & 7)) != 0
+}
+
+fn count_bits(b: &[u8]) -> u64 {
+    b.iter().map(|x| u64::from(x.count_ones())).sum()
+}
+
+/// The classification context: VMCOREINFO's page layout and the mem_map ranges.
+struct Selector<'k, 'd> {
+    kernel: Option<&'k Kernel<'d>>,
+    layout: Option<PageLayout>,
+    ranges: Vec<MemMapRange>,
+}
+
+impl Selector<'_, '_> {
+    fn cycle(
+        &self,
+        map: &InputMap,
+        start: u64,
+        end: u64,
+        stats: &mut CaptureStats,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let (b1, mut b2) = map.bitmaps(start, end);
+        if let (Some(k), Some(l)) = (self.kernel, &self.layout)
+            && l.needs_walk()
+        {
+            stats.memmap_unreadable += classify::exclude_pages(
+                k,
+                l,
+                &self.ranges,
+                start,
+                end,
+                &b1,
+                &mut b2,
+                &mut stats.excluded,
+            );
+        }
+        (b1, b2)
+    }
+}
+
+fn word_size(dump: &Dump) -> WordSize {
+    match dump.elf().map(|e| e.header.class) {
+        Some(Class::Elf32) => {
+            if matches!(dump.machine().0, 3) {
+                WordSize::Bits32Packed
+            } else {
+                WordSize::Bits32Padded
+            }
+        }
+        Some(Class::Elf64) => WordSize::Bits64,
+        None => dump
+            .kdump()
+            .map_or(WordSize::Bits64, |k| k.header.word_size),
+    }
+}
+
+fn notes_copy(dump: &Dump) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (_, d) in dump.note_segments() {
+        v.extend_from_slice(d);
+    }
+    v
+}
+
+fn vmcoreinfo_in(notes: &[u8], endian: Endian) -> Option<(u64, u64)> {
+    for n in Notes::new(notes, endian).flatten() {
+        if n.is(elfcorehdr::VMCOREINFO_NOTE_NAME, 0) {
+            let at = (n.desc.as_ptr() as usize).checked_sub(notes.as_ptr() as usize)?;
+            return Some((at as u64, n.desc.len() as u64));
+        }
+    }
+    None
+}
+
+fn utsname(kernel: Option<&Kernel<'_>>, dump: &Dump) -> [Vec<u8>; 6] {
+    if let Some(k) = kernel
+        && let Ok(Some(sym)) = k.info().symbol("init_uts_ns")
+    {
+        let off = k
+            .info()
+            .offset("uts_namespace.name")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let mut b = vec![0u8; 6 * 65];
+        if k.read_virt(sym.wrapping_add(off), &mut b).is_ok() && b[..5] == *b"Linux" {
+            return core::array::from_fn(|i| {
+                let s = &b[i * 65..(i + 1) * 65];
+                let end = s.iter().position(|&c| c == 0).unwrap_or(64);
+                s[..end].to_vec()
+            });
+        }
+    }
+    if let Some(kd) = dump.kdump() {
+        return core::array::from_fn(|i| kd.header.utsname[i].as_bytes().to_vec());
+    }
+    let release = kernel
+        .and_then(|k| k.info().osrelease().map(|s| s.as_bytes().to_vec()))
+        .unwrap_or_default();
+    let big = dump.endian() == Endian::Big;
+    let machine: &[u8] = match dump.machine().0 {
+        62 => b"x86_64",
+        183 => b"aarch64",
+        3 => b"i686",
+        40 => b"armv7l",
+        8 => b"mips",
+        20 => b"ppc",
+        21 if big => b"ppc64",
+        21 => b"ppc64le",
+        22 => b"s390x",
+        243 => b"riscv64",
+        258 => b"loongarch64",
+        _ => b"",
+    };
+    [
+        b"Linux".to_vec(),
+        Vec::new(),
+        release,
+        Vec::new(),
+        machine.to_vec(),
+        Vec::new(),
+    ]
+}
+
+fn write_err(what: &'static str, offset: u64) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Write {
+        what,
+        offset,
+        source,
+    }
+}
+
+/// The result of reading and compressing one page.
+enum Page {
+    Zero,
+    Data { bytes: Vec<u8>, flags: u32 },
+    Unreadable,
+}
+
+/// Captures `dump` into `sink`. Write failures after the header (ENOSPC, EIO, the `-L`
+/// limit) end the capture early with a readable, incomplete dump: the result is then `Ok`
+/// with [`CaptureStats::incomplete`] set and [`CaptureStats::stopped_by`] saying why.
+pub fn capture(
+    dump: &Dump,
+    opts: &CaptureOptions,
+    sink: &mut dyn Sink,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<CaptureStats> {
+    if opts.dump_level > 31 {
+        return Err(Error::Options("dump level must be 0 ..= 31"));
+    }
+    let kernel = Kernel::new(dump).ok();
+    let ps = dump.page_size();
+    if !ps.is_power_of_two() || !(512..=1 << 20).contains(&ps) {
+        return Err(Error::BadValue {
+            what: "page size",
+            value: ps,
+            expected: "a power of two 512 ..= 1 MiB",
+        });
+    }
+    let mut map = InputMap::new(dump, ps)?;
+    let long = match word_size(dump) {
+        WordSize::Bits64 => 8,
+        _ => 4,
+    };
+    let big = dump.endian() == Endian::Big;
+    let mut layout = None;
+    let mut ranges = Vec::new();
+    let wants_walk =
+        opts.dump_level & (level::CACHE | level::CACHE_PRIVATE | level::USER | level::FREE) != 0;
+    if let Some(k) = &kernel {
+        match PageLayout::from_info(k.info(), opts.dump_level, long, big) {
+            Ok(l) => {
+                match classify::mem_map_ranges(k, &l, ps.trailing_zeros(), map.max_mapnr) {
+                    Ok(r) => ranges = r,
+                    Err(e) if wants_walk => return Err(e),
+                    Err(_) => {}
+                }
+                layout = Some(l);
+            }
+            Err(e) if wants_walk => return Err(e),
+            Err(_) => {}
+        }
+    } else if wants_walk {
+        return Err(Error::VmcoreInfo {
+            what: "the input has no usable VMCOREINFO, needed for dump levels above 1".into(),
+        });
+    }
+    // makedumpfile lowers max_mapnr to the end of the last memory section that has a
+    // mem_map (`get_mem_map`): memory the kernel never tracked (a QEMU VGA window, BIOS ROM)
+    // is left out.
+    if let Some(end) = ranges.iter().map(|r| r.end).max() {
+        map.max_mapnr = map.max_mapnr.min(end);
+    }
+    let selector = Selector {
+        kernel: kernel.as_ref(),
+        layout,
+        ranges,
+    };
+    let cycle = (opts.cycle_pfns.max(1 << 15) / (1 << 15)) * (1 << 15);
+    let mut stats = CaptureStats {
+        max_mapnr: map.max_mapnr,
+        page_size: ps,
+        ..CaptureStats::default()
+    };
+    match opts.format {
+        OutputFormat::Kdump(codec) => write_kdump(
+            dump,
+            kernel.as_ref(),
+            &map,
+            &selector,
+            opts,
+            codec,
+            cycle,
+            sink,
+            progress,
+            &mut stats,
+        )?,
+        OutputFormat::Elf => write_elf(
+            dump, &map, &selector, opts, cycle, sink, progress, &mut stats,
+        )?,
+    }
+    stats.bytes_out = sink.written();
+    Ok(stats)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_kdump(
+    dump: &Dump,
+    kernel: Option<&Kernel<'_>>,
+    map: &InputMap,
+    sel: &Selector<'_, '_>,
+    opts: &CaptureOptions,
+    codec: Codec,
+    cycle: u64,
+    sink: &mut dyn Sink,
+    progress: &mut dyn FnMut(&Progress),
+    stats: &mut CaptureStats,
+) -> Result<()> {
+    let ps = map.ps;
+    let ws = word_size(dump);
+    let order = match dump.endian() {
+        Endian::Little => ByteOrder::Little,
+        Endian::Big => ByteOrder::Big,
+    };
+    let notes = notes_copy(dump);
+    let sub_size = sub_header_size(ws);
+    let note_off = ps + sub_size;
+    let vmci = vmcoreinfo_in(&notes, dump.endian())
+        .map(|(o, l)| (note_off + o, l))
+        .unwrap_or((0, 0));
+    let sub_blocks = (sub_size + notes.len() as u64).div_ceil(ps);
+    let half = map.max_mapnr.div_ceil(8).div_ceil(ps).max(1) * ps;
+    let bitmap_blocks = 2 * half / ps;
+    let bitmap_off = mul("bitmap offset", 1 + sub_blocks, ps)?;
+    let desc_off = add("descriptor offset", bitmap_off, 2 * half)?;
+    let too_big = |what, v: u64| Error::TooLarge { what, value: v };
+    let (ts_sec, ts_usec) = match kernel.and_then(|k| k.info().crash_time().ok().flatten()) {
+        Some(t) => (t, 0),
+        None => {
+            let d = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            (d.as_secs(), u64::from(d.subsec_micros()))
+        }
+    };
+    let phys_base = kernel
+        .and_then(|k| k.info().number("phys_base").ok().flatten())
+        .or_else(|| dump.header_phys_base())
+        .unwrap_or(0);
+    let mut header = KdumpHeader {
+        order,
+        word_size: ws,
+        utsname: utsname(kernel, dump),
+        timestamp: (ts_sec, ts_usec),
+        status: codec.flag() | vmcore_reader::kdump::status::INCOMPLETE,
+        block_size: u32::try_from(ps).map_err(|_| too_big("block size", ps))?,
+        sub_hdr_size: u32::try_from(sub_blocks).map_err(|_| too_big("sub_hdr_size", sub_blocks))?,
+        bitmap_blocks: u32::try_from(bitmap_blocks)
+            .map_err(|_| too_big("bitmap_blocks", bitmap_blocks))?,
+        max_mapnr: map.max_mapnr,
+        nr_cpus: dump.cpus().map(|c| c.len() as u32).unwrap_or(0).max(1),
+        phys_base,
+        dump_level: u32::from(opts.dump_level),
+        vmcoreinfo: vmci,
+        note: (note_off, notes.len() as u64),
+    };
+    // Header first, marked incomplete until the end.
+    let mut head = header.encode_main();
+    let mut sub = header.encode_sub();
+    sub.extend_from_slice(&notes);
+    sub.resize((sub_blocks * ps) as usize, 0);
+    sink.write_at(0, &head)
+        .map_err(write_err("disk_dump_header", 0))?;
+    sink.write_at(ps, &sub)
+        .map_err(write_err("kdump_sub_header", ps))?;
+    sink.extend_to(desc_off)
+        .map_err(write_err("bitmaps", bitmap_off))?;
+
+    // Pass 1: bitmaps, cycle by cycle.
+    let t0 = Instant::now();
+    let mut dumpable = 0u64;
+    let mut kept: Option<Vec<u8>> = None;
+    let ncycles = map.max_mapnr.div_ceil(cycle).max(1);
+    let mut stop: Option<String> = None;
+    for c in 0..ncycles {
+        let s = c * cycle;
+        let e = (s + cycle).min(map.max_mapnr);
+        let (b1, b2) = sel.cycle(map, s, e, stats);
+        stats.pages_in_memory += count_bits(&b1);
+        dumpable += count_bits(&b2);
+        if stop.is_none() {
+            // Bitmap 2 first: a dump cut between the two shows its pages as lost, not
+            // as filtered out.
+            if let Err(err) = sink.write_at(bitmap_off + half + s / 8, &b2) {
+                stop = Some(format!("writing bitmap 2: {err}"));
+            } else if let Err(err) = sink.write_at(bitmap_off + s / 8, &b1) {
+                stop = Some(format!("writing bitmap 1: {err}"));
+            }
+        }
+        if ncycles == 1 {
+            kept = Some(b2);
+        }
+        progress(&Progress {
+            phase: Phase::Classify,
+            done: e,
+            total: map.max_mapnr,
+            written: sink.written(),
+        });
+    }
+    stats.pages_dumpable = dumpable;
+    stats.time_classify = t0.elapsed();
+    if let Some(why) = stop {
+        stats.incomplete = true;
+        stats.stopped_by = Some(why);
+        return Ok(());
+    }
+
+    // Pass 2: pages.
+    let t1 = Instant::now();
+    let data_start = add("page data", desc_off, mul("descriptors", dumpable, 24)?)?;
+    sink.extend_to(data_start)
+        .map_err(write_err("page descriptors", desc_off))?;
+    let shared_zero = opts.dump_level & level::ZERO != 0;
+    let mut data_cursor = data_start;
+    let zero_desc = encode_desc(order, data_start, ps as u32, 0);
+    if shared_zero {
+        if let Err(e) = sink.write_at(data_start, &vec![0u8; ps as usize]) {
+            stats.incomplete = true;
+            stats.stopped_by = Some(format!("writing the zero page: {e}"));
+            return Ok(());
+        }
+        data_cursor += ps;
+    }
+    let threads = opts.threads.max(1);
+    let mut compressors = (0..threads)
+        .map(|_| PageCompressor::new(codec, ps as usize))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = Writer {
+        sink,
+        order,
+        desc_off,
+        next_desc: 0,
+        flushed_desc: 0,
+        descs: Vec::with_capacity(64 * 1024),
+        data: Vec::with_capacity(4 << 20),
+        data_at: data_cursor,
+        cursor: data_cursor,
+    };
+    let mut done = 0u64;
+    let batch = opts.batch_pages.max(1);
+    'cycles: for c in 0..ncycles {
+        let s = c * cycle;
+        let e = (s + cycle).min(map.max_mapnr);
+        let b2 = match kept.take() {
+            Some(b) => b,
+            None => {
+                let mut scratch = CaptureStats::default();
+                sel.cycle(map, s, e, &mut scratch).1
+            }
+        };
+        let mut pfns = (0..e - s)
+            .filter(|&i| bit(&b2, i))
+            .map(|i| s + i)
+            .peekable();
+        while pfns.peek().is_some() {
+            let group: Vec<u64> = pfns.by_ref().take(batch * threads).collect();
+            let results = compress_group(dump, map, &group, &mut compressors, shared_zero);
+            for r in results {
+                stats.bytes_in += ps;
+                let res = match r {
+                    Page::Zero => {
+                        stats.excluded.zero += 1;
+                        out.push_desc(zero_desc)
+                    }
+                    Page::Unreadable => {
+                        stats.pages_unreadable += 1;
+                        out.push_desc([0; 24])
+                    }
+                    Page::Data { bytes, flags } => {
+                        stats.pages_written += 1;
+                        out.push_data(&bytes, flags)
+                    }
+                };
+                if let Err(e) = res {
+                    stats.incomplete = true;
+                    stats.stopped_by = Some(e.to_string());
+                    break 'cycles;
+                }
+            }
+            done += group.len() as u64;
+            progress(&Progress {
+                phase: Phase::Write,
+                done,
+                total: dumpable,
+                written: out.sink.written(),
+            });
+        }
+    }
+    if !stats.incomplete
+        && let Err(e) = out.flush()
+    {
+        stats.incomplete = true;
+        stats.stopped_by = Some(e.to_string());
+    }
+    stats.time_write = t1.elapsed();
+    if stats.incomplete {
+        // What was flushed stays valid; the header already says incomplete.
+        let _ = out.sink.finish();
+        return Ok(());
+    }
+    if stats.pages_unreadable > 0 {
+        stats.incomplete = true;
+        stats.stopped_by = Some(format!(
+            "{} input pages could not be read",
+            stats.pages_unreadable
+        ));
+    } else {
+        header.status &= !vmcore_reader::kdump::status::INCOMPLETE;
+    }
+    head = header.encode_main();
+    out.sink
+        .write_at(0, &head)
+        .map_err(write_err("disk_dump_header", 0))?;
+    out.sink
+        .finish()
+        .map_err(write_err("end of output", out.sink.written()))?;
+    Ok(())
+}
+
+/// Ordered output of descriptors and data: data is written before the descriptors that
+/// point at it.
+struct Writer<'s> {
+    sink: &'s mut dyn Sink,
+    order: ByteOrder,
+    desc_off: u64,
+    next_desc: u64,
+    flushed_desc: u64,
+    descs: Vec<u8>,
+    data: Vec<u8>,
+    data_at: u64,
+    cursor: u64,
+}
+
+impl Writer<'_> {
+    fn push_desc(&mut self, d: [u8; 24]) -> Result<()> {
+        self.descs.extend_from_slice(&d);
+        self.next_desc += 1;
+        if self.descs.len() >= 24 * 16384 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn push_data(&mut self, bytes: &[u8], flags: u32) -> Result<()> {
+        let d = encode_desc(self.order, self.cursor, bytes.len() as u32, flags);
+        self.data.extend_from_slice(bytes);
+        self.cursor += bytes.len() as u64;
+        self.push_desc(d)?;
+        if self.data.len() >= 4 << 20 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.data.is_empty() {
+            self.sink
+                .write_at(self.data_at, &self.data)
+                .map_err(write_err("page data", self.data_at))?;
+            self.data_at += self.data.len() as u64;
+            self.data.clear();
+        }
+        if !self.descs.is_empty() {
+            let at = self.desc_off + self.flushed_desc * 24;
+            self.sink
+                .write_at(at, &self.descs)
+                .map_err(write_err("page descriptors", at))?;
+            self.flushed_desc = self.next_desc;
+            self.descs.clear();
+        }
+        Ok(())
+    }
+}
+
+fn compress_group(
+    dump: &Dump,
+    map: &InputMap,
+    group: &[u64],
+    compressors: &mut [PageCompressor],
+    shared_zero: bool,
+) -> Vec<Page> {
+    let ps = map.ps as usize;
+    let work = |pfns: &[u64], pc: &mut PageCompressor| -> Vec<Page> {
+        let mut buf = vec![0u8; ps];
+        pfns.iter()
+            .map(|&pfn| {
+                if map.read_page(dump, pfn, &mut buf).is_err() {
+                    return Page::Unreadable;
+                }
+                if shared_zero && is_zero(&buf) {
+                    return Page::Zero;
+                }
+                match pc.compress(&buf) {
+                    Ok((d, flags)) => Page::Data {
+                        bytes: d.to_vec(),
+                        flags,
+                    },
+                    Err(_) => Page::Data {
+                        bytes: buf.clone(),
+                        flags: 0,
+                    },
+                }
+            })
+            .collect()
+    };
+    if compressors.len() == 1 || group.len() < 64 {
+        return work(group, &mut compressors[0]);
+    }
+    let per = group.len().div_ceil(compressors.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = group
+            .chunks(per)
+            .zip(compressors.iter_mut())
+            .map(|(chunk, pc)| s.spawn(move || work(chunk, pc)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Pages of excluded runs shorter than this inside a segment are written anyway, as
+/// makedumpfile's `PFN_EXCLUDED` does, to keep the number of `PT_LOAD`s down.
+pub const PFN_EXCLUDED: u64 = 256;
+
+#[allow(clippy::too_many_arguments)]
+fn write_elf(
+    dump: &Dump,
+    map: &InputMap,
+    sel: &Selector<'_, '_>,
+    opts: &CaptureOptions,
+    cycle: u64,
+    sink: &mut dyn Sink,
+    progress: &mut dyn FnMut(&Progress),
+    stats: &mut CaptureStats,
+) -> Result<()> {
+    let ps = map.ps;
+    let t0 = Instant::now();
+    let target = match dump.elf() {
+        Some(e) => Target::new(e.header.machine, e.header.class, e.header.endian),
+        None => Target::new(dump.machine(), Class::Elf64, dump.endian()),
+    };
+    let vaddrs: Vec<u64> = match dump.elf() {
+        Some(e) => e.segments.iter().map(|s| s.vaddr).collect(),
+        None => vec![0; map.segs.len()],
+    };
+    // Pass 1: the dumpable pfn set, zero pages removed (makedumpfile reads them twice for ELF).
+    let mut dumpable: Vec<(u64, u64)> = Vec::new(); // runs of dumpable pfns
+    let ncycles = map.max_mapnr.div_ceil(cycle).max(1);
+    let mut buf = vec![0u8; ps as usize];
+    for c in 0..ncycles {
+        let s = c * cycle;
+        let e = (s + cycle).min(map.max_mapnr);
+        let (b1, mut b2) = sel.cycle(map, s, e, stats);
+        stats.pages_in_memory += count_bits(&b1);
+        if opts.dump_level & level::ZERO != 0 {
+            for i in 0..e - s {
+                if bit(&b2, i) && map.read_page(dump, s + i, &mut buf).is_ok() && is_zero(&buf) {
+                    b2[(i >> 3) as usize] &= !(1 << (i & 7));
+                    stats.excluded.zero += 1;
+                }
+            }
+        }
+        stats.pages_dumpable += count_bits(&b2);
+        for i in 0..e - s {
+            if bit(&b2, i) {
+                match dumpable.last_mut() {
+                    Some(r) if r.1 == s + i => r.1 += 1,
+                    _ => dumpable.push((s + i, s + i + 1)),
+                }
+            }
+        }
+        progress(&Progress {
+            phase: Phase::Classify,
+            done: e,
+            total: map.max_mapnr,
+            written: 0,
+        });
+    }
+    // Segments: per input segment, runs of dumpable pages, short gaps kept.
+    let mut loads: Vec<DumpSegment> = Vec::new();
+    for (k, &(p, f, m)) in map.segs.iter().enumerate() {
+        let seg_end_mem = p + m;
+        let seg_end_file = p + f;
+        let first = p / ps;
+        let last = seg_end_file.div_ceil(ps);
+        let runs: Vec<(u64, u64)> = dumpable
+            .iter()
+            .filter(|r| r.1 > first && r.0 < last)
+            .map(|r| (r.0.max(first), r.1.min(last)))
+            .collect();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for r in runs {
+            match merged.last_mut() {
+                Some(l) if r.0 - l.1 < PFN_EXCLUDED => l.1 = r.1,
+                _ => merged.push(r),
+            }
+        }
+        let vbase = vaddrs.get(k).copied().unwrap_or(0);
+        if merged.is_empty() {
+            loads.push(DumpSegment::new(vbase, p, 0, m));
+            continue;
+        }
+        if merged[0].0 * ps > p {
+            loads.push(DumpSegment::new(vbase, p, 0, merged[0].0 * ps - p));
+        }
+        for (j, &(rs, re)) in merged.iter().enumerate() {
+            let start = (rs * ps).max(p);
+            let file_end = (re * ps).min(seg_end_file);
+            let mem_end = merged.get(j + 1).map_or(seg_end_mem, |n| n.0 * ps);
+            let va = if vbase == 0 || vbase == u64::MAX {
+                vbase
+            } else {
+                vbase.wrapping_add(start - p)
+            };
+            loads.push(DumpSegment::new(
+                va,
+                start,
+                file_end - start,
+                mem_end - start,
+            ));
+        }
+    }
+    stats.time_classify = t0.elapsed();
+    let t1 = Instant::now();
+    let notes = notes_copy(dump);
+    let built = DumpFileBuilder::new(target)
+        .segments(loads.clone())
+        .incomplete(true)
+        .build(&notes)?;
+    sink.write_at(0, &built.bytes)
+        .map_err(write_err("ELF headers", 0))?;
+    let total: u64 = loads.iter().map(|l| l.filesz / ps).sum();
+    let mut done = 0u64;
+    let mut chunk: Vec<u8> = Vec::with_capacity(4 << 20);
+    'segs: for (ld, ph) in loads.iter().zip(&built.segments) {
+        let mut pa = ld.paddr;
+        let end = ld.paddr + ld.filesz;
+        let mut at = ph.offset;
+        while pa < end {
+            let n = (end - pa).min(ps - pa % ps);
+            let part = &mut buf[..n as usize];
+            if dump.read_phys_with(pa, part, Excluded::Fill(0)).is_err() {
+                part.fill(0);
+                stats.pages_unreadable += 1;
+            } else {
+                stats.pages_written += 1;
+            }
+            stats.bytes_in += n;
+            chunk.extend_from_slice(part);
+            pa += n;
+            done += 1;
+            if chunk.len() >= 4 << 20 || pa >= end {
+                if let Err(e) = sink.write_at(at, &chunk) {
+                    stats.incomplete = true;
+                    stats.stopped_by = Some(format!("writing segment data at {at:#x}: {e}"));
+                    break 'segs;
+                }
+                at += chunk.len() as u64;
+                chunk.clear();
+                progress(&Progress {
+                    phase: Phase::Write,
+                    done,
+                    total,
+                    written: sink.written(),
+                });
+            }
+        }
+    }
+    stats.time_write = t1.elapsed();
+    if stats.incomplete {
+        let _ = sink.finish();
+        return Ok(());
+    }
+    if stats.pages_unreadable > 0 {
+        stats.incomplete = true;
+        stats.stopped_by = Some(format!(
+            "{} input pages could not be read",
+            stats.pages_unreadable
+        ));
+    } else {
+        let done = DumpFileBuilder::new(target).segments(loads).build(&notes)?;
+        sink.write_at(0, &done.bytes)
+            .map_err(write_err("ELF headers", 0))?;
+    }
+    sink.finish()
+        .map_err(write_err("end of output", sink.written()))?;
+    Ok(())
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod capture;
+pub mod classify;
+pub mod codec;
+mod error;
+pub mod kdump;
+pub mod lzo;
+pub mod sink;
+
+pub use capture::{
+    CaptureOptions, CaptureStats, OutputFormat, PFN_EXCLUDED, Phase, Progress, capture,
+};
+pub use classify::{ExcludedCounts, PageClass, PageLayout, level};
+pub use codec::{Codec, PageCompressor};
+pub use error::{Error, Result};
+pub use sink::{FileSink, FlatSink, Rebuilt, Sink, VecSink, rebuild};

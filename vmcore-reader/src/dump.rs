@@ -134,7 +134,7 @@ impl Dump {
             source,
         })?;
         let source = match crate::mmap::map(&file) {
-            Some(m) => Source::Mapped(m),
+            Some(m) => Source::Mapped(m, file),
             None => file_source(file)?,
         };
         Dump::from_source(source)
@@ -365,22 +365,43 @@ impl Dump {
                 }
             }
             Body::Elf(e) => {
-                let mut buf = vec![0u8; ps as usize];
+                // Read the file bytes in large chunks (positioned reads, not the mapping) and
+                // fold them into pages; a page split between two segments counts once.
+                let mut buf = vec![0u8; 1 << 20];
+                let mut page: Option<(u64, bool)> = None;
+                let flush = |c: &mut PageCounts, page: Option<(u64, bool)>| match page {
+                    Some((_, true)) => c.present += 1,
+                    Some((_, false)) => c.zero += 1,
+                    None => {}
+                };
                 for (s, end) in e.present_ranges() {
-                    let mut p = s / ps * ps;
+                    let mut p = s;
                     while p < end {
-                        let from = p.max(s);
-                        let to = (p + ps).min(end);
-                        let part = &mut buf[..(to - from) as usize];
-                        self.read_phys_with(from, part, Excluded::Fill(0))?;
-                        if part.iter().all(|&b| b == 0) {
-                            c.zero += 1;
-                        } else {
-                            c.present += 1;
+                        let Where::File { offset, run } = e.locate(p) else {
+                            break;
+                        };
+                        let n = run.min(end - p).min(buf.len() as u64) as usize;
+                        let chunk = &mut buf[..n];
+                        self.source.read_bulk("PT_LOAD data", offset, chunk)?;
+                        let mut at = 0usize;
+                        while at < n {
+                            let addr = p + at as u64;
+                            let pfn = addr / ps;
+                            let take = ((ps - addr % ps) as usize).min(n - at);
+                            let nonzero = chunk[at..at + take].iter().any(|&b| b != 0);
+                            match &mut page {
+                                Some((cur, nz)) if *cur == pfn => *nz |= nonzero,
+                                _ => {
+                                    flush(&mut c, page);
+                                    page = Some((pfn, nonzero));
+                                }
+                            }
+                            at += take;
                         }
-                        p += ps;
+                        p += n as u64;
                     }
                 }
+                flush(&mut c, page);
                 // Excluded: memory of segments not covered by any segment's file bytes,
                 // computed on the merged ranges (p_memsz is hostile: never walk it page by page).
                 let present = e.present_ranges();

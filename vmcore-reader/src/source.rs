@@ -11,8 +11,8 @@ use crate::flat::FlatIndex;
 /// The bytes of a dump.
 #[derive(Debug)]
 pub(crate) enum Source {
-    /// A read-only mapping of the whole file.
-    Mapped(memmap2::Mmap),
+    /// A read-only mapping of the whole file, and the file for bulk scans.
+    Mapped(memmap2::Mmap, File),
     /// A file read with positioned reads.
     File { file: File, len: u64 },
     /// Bytes in memory (synthetic dumps, fuzzing).
@@ -24,7 +24,7 @@ pub(crate) enum Source {
 impl Source {
     pub(crate) fn len(&self) -> u64 {
         match self {
-            Source::Mapped(m) => m.len() as u64,
+            Source::Mapped(m, _) => m.len() as u64,
             Source::File { len, .. } => *len,
             Source::Bytes(b) => b.len() as u64,
             Source::Flat(f) => f.len(),
@@ -34,7 +34,7 @@ impl Source {
     /// A borrowed slice when the bytes are addressable directly.
     pub(crate) fn slice(&self, offset: u64, len: usize) -> Option<&[u8]> {
         let data: &[u8] = match self {
-            Source::Mapped(m) => m,
+            Source::Mapped(m, _) => m,
             Source::Bytes(b) => b,
             _ => return None,
         };
@@ -61,13 +61,27 @@ impl Source {
             return Err(truncated());
         }
         match self {
-            Source::Mapped(_) | Source::Bytes(_) => {
+            Source::Mapped(..) | Source::Bytes(_) => {
                 let s = self.slice(offset, buf.len()).ok_or_else(truncated)?;
                 buf.copy_from_slice(s);
                 Ok(())
             }
             Source::File { file, .. } => read_file_at(file, what, offset, buf),
             Source::Flat(f) => f.read_exact_at(what, offset, buf),
+        }
+    }
+
+    /// Like [`Source::read_exact_at`], but for scans over much of the file: a mapped file is
+    /// read with positioned reads so the scan does not grow the process's resident set by
+    /// the size of the dump.
+    pub(crate) fn read_bulk(&self, what: &'static str, offset: u64, buf: &mut [u8]) -> Result<()> {
+        match self {
+            Source::Mapped(m, file)
+                if offset.saturating_add(buf.len() as u64) <= m.len() as u64 =>
+            {
+                read_file_at(file, what, offset, buf)
+            }
+            _ => self.read_exact_at(what, offset, buf),
         }
     }
 

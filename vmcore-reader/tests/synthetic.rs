@@ -541,3 +541,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_page_shared_by_two_segments_counts_once() {
+    let b = elfcorehdr::DumpFileBuilder::new(elfcorehdr::Target::x86_64())
+        .segment(elfcorehdr::DumpSegment::new(0, 0x1000, 0x800, 0x800))
+        .segment(elfcorehdr::DumpSegment::new(0, 0x1800, 0x1800, 0x1800));
+    let mut file = b
+        .build(&vmcoreinfo_note(
+            elfcorehdr::Endian::Little,
+            "PAGESIZE=4096\n",
+        ))
+        .unwrap()
+        .bytes;
+    file.extend(std::iter::repeat_n(0u8, 0x800)); // first half of page 1: zero
+    file.extend(std::iter::repeat_n(5u8, 0x800)); // second half of page 1: data
+    file.extend(std::iter::repeat_n(0u8, 0x1000)); // page 2: zero
+    let dump = Dump::from_bytes(file).unwrap();
+    let c = dump.page_counts().unwrap();
+    assert_eq!((c.present, c.zero, c.excluded), (1, 1, 0));
+    let mut buf = [0u8; 0x1000];
+    dump.read_phys(0x1000, &mut buf).unwrap();
+    assert!(buf[..0x800].iter().all(|&x| x == 0) && buf[0x800..].iter().all(|&x| x == 5));
+}

@@ -9,6 +9,7 @@
 //! remakes one. `docs/TESTING.md` says how each is made.
 
 pub(crate) mod apt;
+mod ckboots;
 pub(crate) mod dumps;
 pub(crate) mod guest;
 mod host;
@@ -31,7 +32,9 @@ and ends with the path of manifest.json.
   --force NAME   remake NAME even if cached: a dump name (x86_64-512M, x86_64-2G,
                  x86_64-kdump-1G, arm64-512M), kernel-ARCH (kernel-amd64, ...),
                  kernels (all seven), dumps (all dumps), tools (refetch arm64
-                 busybox and peer sysroot, rebuild the probe, then every dump), or all
+                 busybox and peer sysroot, rebuild the probe, then every dump),
+                 kernel-amd64-trixie (Debian 13's amd64 kernel, then its boots),
+                 crashkernel-boots (the crashkernel= boots of both amd64 kernels), or all
   --list         print the names and exit
 ";
 
@@ -198,10 +201,25 @@ pub fn ensure_with(opts: &Options) -> Result<PathBuf> {
 
     let dumps = dumps::ensure_all(&cache, &kernels, opts, &mut clock)?;
 
+    let bookworm_amd64 = kernels
+        .iter()
+        .find(|k| k.debian_arch == "amd64")
+        .context("no amd64 kernel")?
+        .clone();
+    let crashkernel_boots = ckboots::ensure(
+        &cache,
+        &bookworm_amd64,
+        opts.forced("kernel-amd64-trixie", "kernels"),
+        opts.forced("crashkernel-boots", "crashkernel-boots")
+            || opts.forced("kernel-amd64-trixie", "kernels"),
+        &mut clock,
+    )?;
+
     let manifest = Manifest {
         schema: 1,
         kernels,
         dumps,
+        crashkernel_boots: Some(crashkernel_boots),
     };
     let path = cache.join("manifest.json");
     write_json_atomic(&path, &manifest)?;
@@ -232,6 +250,8 @@ pub fn run(args: &[String]) -> Result<()> {
                 for d in dumps::NAMES {
                     println!("{d}");
                 }
+                println!("kernel-amd64-trixie");
+                println!("crashkernel-boots");
                 println!("tools");
                 return Ok(());
             }
@@ -243,7 +263,15 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let known = |name: &str| {
-        ["all", "kernels", "dumps", "tools"].contains(&name)
+        [
+            "all",
+            "kernels",
+            "dumps",
+            "tools",
+            "kernel-amd64-trixie",
+            "crashkernel-boots",
+        ]
+        .contains(&name)
             || dumps::NAMES.contains(&name)
             || kernels::KERNELS
                 .iter()

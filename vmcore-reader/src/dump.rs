@@ -224,6 +224,14 @@ impl Dump {
         }
     }
 
+    /// The record index of a flattened stream (see [`FlatIndex::rebuild`]).
+    pub fn flattened(&self) -> Option<&FlatIndex> {
+        match &self.source {
+            Source::Flat(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The kdump-compressed headers, for kdump dumps.
     pub fn kdump(&self) -> Option<&KdumpFile> {
         match &self.body {

@@ -189,6 +189,25 @@ impl FlatIndex {
         self.records
     }
 
+    /// Writes the rebuilt random-access file, what `makedumpfile -R` makes of the stream:
+    /// every record's bytes at its offset (the latest record winning), zeros in between.
+    /// Returns the number of bytes written.
+    pub fn rebuild(&self, out: &mut impl std::io::Write) -> Result<u64> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = 0u64;
+        while pos < self.len {
+            let n = (self.len - pos).min(buf.len() as u64) as usize;
+            self.read_exact_at("flattened record data", pos, &mut buf[..n])?;
+            out.write_all(&buf[..n]).map_err(|source| Error::Io {
+                what: "rebuilt file",
+                offset: pos,
+                source,
+            })?;
+            pos += n as u64;
+        }
+        Ok(pos)
+    }
+
     pub(crate) fn read_exact_at(
         &self,
         what: &'static str,

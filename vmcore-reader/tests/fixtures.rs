@@ -364,3 +364,62 @@ fn crash_facts() {
         }
     }
 }
+
+#[test]
+fn flattened_rebuild_matches_makedumpfile_r() {
+    use std::io::Read;
+    let tmp = std::env::temp_dir().join(format!("vmcore-reader-rebuild-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut compared = 0;
+    for (_, files) in dumps() {
+        for f in files.iter().filter(|f| f.format == "flattened") {
+            let theirs = tmp.join("theirs");
+            let ours = tmp.join("ours");
+            let _ = std::fs::remove_file(&theirs);
+            let status = Command::new("makedumpfile")
+                .arg("-R")
+                .arg(&theirs)
+                .stdin(std::fs::File::open(&f.path).unwrap())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("makedumpfile is installed");
+            assert!(status.success(), "makedumpfile -R {}", f.path.display());
+            let dump = Dump::open(&f.path).unwrap();
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&ours).unwrap());
+            dump.flattened()
+                .expect("a flattened stream")
+                .rebuild(&mut out)
+                .unwrap();
+            drop(out);
+            let (mut a, mut b) = (
+                std::fs::File::open(&ours).unwrap(),
+                std::fs::File::open(&theirs).unwrap(),
+            );
+            assert_eq!(
+                a.metadata().unwrap().len(),
+                b.metadata().unwrap().len(),
+                "{} {}",
+                f.dump,
+                f.kind
+            );
+            let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+            loop {
+                let n = a.read(&mut x).unwrap();
+                b.read_exact(&mut y[..n]).unwrap();
+                assert!(
+                    x[..n] == y[..n],
+                    "{} {}: rebuilt file differs from makedumpfile -R",
+                    f.dump,
+                    f.kind
+                );
+                if n == 0 {
+                    break;
+                }
+            }
+            compared += 1;
+        }
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+    assert!(compared > 0);
+}

@@ -564,3 +564,16 @@ fn a_page_shared_by_two_segments_counts_once() {
     dump.read_phys(0x1000, &mut buf).unwrap();
     assert!(buf[..0x800].iter().all(|&x| x == 0) && buf[0x800..].iter().all(|&x| x == 5));
 }
+
+#[test]
+fn flattened_streams_rebuild_to_the_original_file() {
+    let k = SynthKernel::new(&records()[..5], 3, 10);
+    for file in [k.kdump(SynthCodec::Zlib), k.elf()] {
+        let dump = Dump::from_bytes(flatten(&file, 1234)).unwrap();
+        let mut rebuilt = Vec::new();
+        let n = dump.flattened().unwrap().rebuild(&mut rebuilt).unwrap();
+        assert_eq!(n, file.len() as u64);
+        assert!(rebuilt == file);
+    }
+    assert!(Dump::from_bytes(k.elf()).unwrap().flattened().is_none());
+}

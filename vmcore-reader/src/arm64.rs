@@ -8,6 +8,8 @@
 //! `NUMBER(kimage_voffset)`, `NUMBER(PHYS_OFFSET)`, `NUMBER(TCR_EL1_T1SZ)`), and
 //! `arch/arm64/include/asm/memory.h` (`__lm_to_phys`, `__kimg_to_phys`).
 
+#![forbid(unsafe_code)]
+
 use crate::dump::Dump;
 use crate::error::{Error, Result};
 use crate::kernel::{KernelInfo, read_phys_u64};

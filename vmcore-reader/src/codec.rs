@@ -5,6 +5,8 @@
 //! format, `lzo1x_1`, raw `snappy_compress`, one zstd frame per page). A page must decompress
 //! to exactly one block.
 
+#![forbid(unsafe_code)]
+
 /// The codec of one stored page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {

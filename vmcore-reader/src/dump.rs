@@ -1,6 +1,8 @@
 //! One type for every dump format: [`Dump`] opens a file or bytes, recognises the format from
 //! its first bytes, and answers physical-memory questions through [`PhysMemory`].
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;

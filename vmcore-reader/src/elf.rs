@@ -8,6 +8,8 @@
 //! read as excluded, never as silent zeros. The ELF structures themselves are parsed by
 //! `elfcorehdr`; only the header tables and the notes are read, never the whole file.
 
+#![forbid(unsafe_code)]
+
 use elfcorehdr::{ElfCore, FileHeader, Notes, ProgramHeader};
 
 use crate::error::{Error, Result, add};

@@ -1,6 +1,8 @@
 //! The one error type of the crate: every variant names where in the dump (file offset,
 //! physical or virtual address) and what was found or expected.
 
+#![forbid(unsafe_code)]
+
 /// Why a dump could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

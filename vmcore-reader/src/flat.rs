@@ -10,6 +10,8 @@
 //! ones, as `makedumpfile -R` does when it replays them), and serves positioned reads from
 //! that index; bytes no record wrote read as zero, as in the sparse file `-R` produces.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};

@@ -2,6 +2,8 @@
 //! the fuzzer run the same code on stable. Each returns a number so the work is not
 //! optimised away; hostile input must give errors, never panics.
 
+#![forbid(unsafe_code)]
+
 use crate::dump::{Dump, PhysMemory};
 
 /// Opens `data` as a dump of any format (kdump-compressed header, bitmaps and page

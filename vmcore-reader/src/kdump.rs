@@ -11,6 +11,8 @@
 //! A block is `block_size` bytes, usually the kernel's page size; QEMU writes 64 KiB blocks
 //! for arm64 guests with 4 KiB pages, so everything here counts in blocks.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Mutex;
 
 use crate::codec::{self, Codec};

@@ -6,6 +6,8 @@
 //! `KERNELOFFSET`, `NUMBER(KERNEL_IMAGE_SIZE)`, `NUMBER(sme_mask)`; arm64: `NUMBER(VA_BITS)`,
 //! `NUMBER(kimage_voffset)` and `NUMBER(PHYS_OFFSET)` printed in hex, `NUMBER(TCR_EL1_T1SZ)`).
 
+#![forbid(unsafe_code)]
+
 use elfcorehdr::{Endian, Machine, VmcoreInfo};
 
 use crate::dump::{Dump, PhysMemory};

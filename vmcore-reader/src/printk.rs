@@ -12,6 +12,8 @@
 //! records print as an empty line with their timestamp; records not committed or
 //! finalized are skipped.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Write};
 
 use crate::error::{Error, Result};

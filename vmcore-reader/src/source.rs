@@ -2,6 +2,8 @@
 //! byte buffer, or the indexed records of a flattened stream. Everything above reads through
 //! [`Source::read_exact_at`], which names the offset on failure.
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::sync::Arc;
 

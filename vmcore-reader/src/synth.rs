@@ -4,6 +4,8 @@
 //! a lockless printk ring buffer and page tables. They write what the readers expect from the
 //! formats' sources (see the modules of this crate); they are not a capture tool.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 
 use elfcorehdr::{DumpFileBuilder, DumpSegment, Endian, NoteWriter, Target};

@@ -8,6 +8,8 @@
 //! `_PAGE_PSE` bit 7, 52-bit physical address mask), and `arch/x86/kernel/crash_core_64.c`
 //! (the VMCOREINFO keys). SME's encryption bit (`NUMBER(sme_mask)`) is cleared from entries.
 
+#![forbid(unsafe_code)]
+
 use crate::dump::Dump;
 use crate::error::{Error, Result};
 use crate::kernel::{KernelInfo, read_phys_u64};

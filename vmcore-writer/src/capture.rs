@@ -49,6 +49,9 @@ pub struct CaptureOptions {
     pub cycle_pfns: u64,
     /// Pages per batch handed to one thread.
     pub batch_pages: usize,
+    /// `timestamp` of the kdump header (seconds, microseconds); default: the crash time
+    /// from VMCOREINFO (`CRASHTIME`), else the current time.
+    pub timestamp: Option<(u64, u64)>,
 }
 
 impl Default for CaptureOptions {
@@ -59,6 +62,7 @@ impl Default for CaptureOptions {
             threads: 1,
             cycle_pfns: 1 << 25,
             batch_pages: 256,
+            timestamp: None,
         }
     }
 }
@@ -168,7 +172,8 @@ impl InputMap {
             }
         };
         for &(p, _, m) in &self.segs {
-            set(&mut b1, p / self.ps, (p + m).div_ceil(self.ps), true);
+            // makedumpfile (`create_1st_bitmap`): a partial last page is not in memory.
+            set(&mut b1, p / self.ps, (p + m) / self.ps, true);
         }
         let mut b2 = b1.clone();
         for &(p, f, m) in &self.segs {
@@ -461,9 +466,11 @@ fn write_kdump(
     let bitmap_off = mul("bitmap offset", 1 + sub_blocks, ps)?;
     let desc_off = add("descriptor offset", bitmap_off, 2 * half)?;
     let too_big = |what, v: u64| Error::TooLarge { what, value: v };
-    let (ts_sec, ts_usec) = match kernel.and_then(|k| k.info().crash_time().ok().flatten()) {
-        Some(t) => (t, 0),
-        None => {
+    let crash_time = kernel.and_then(|k| k.info().crash_time().ok().flatten());
+    let (ts_sec, ts_usec) = match (opts.timestamp, crash_time) {
+        (Some(t), _) => t,
+        (None, Some(t)) => (t, 0),
+        (None, None) => {
             let d = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();

@@ -227,6 +227,10 @@ fn translation_json(t: &Translation) -> Value {
             "phys_offset": a.phys_offset.map(|p| format!("{p:#x}")),
             "page_table_root": format!("{:#x}", a.root),
         }),
+        Translation::ElfVaddr(maps) => json!({
+            "arch": "elf-p_vaddr",
+            "segments": maps.len(),
+        }),
         other => json!(format!("{other:?}")),
     }
 }

@@ -147,6 +147,9 @@ pub enum Translation {
     X86_64(x86_64::X86_64),
     /// arm64 with 4K, 16K or 64K granules.
     Arm64(arm64::Arm64),
+    /// Any other architecture, through the `p_vaddr` of the ELF dump's `PT_LOAD`s (what
+    /// kexec-tools' `vmcore-dmesg` does everywhere): `(vaddr, paddr, memsz)` per segment.
+    ElfVaddr(Vec<(u64, u64, u64)>),
 }
 
 /// A dump together with what VMCOREINFO says about its kernel.
@@ -181,9 +184,27 @@ impl<'d> Kernel<'d> {
         match dump.machine() {
             Machine(62) => Ok(Translation::X86_64(x86_64::X86_64::new(dump, info)?)),
             Machine(183) => Ok(Translation::Arm64(arm64::Arm64::new(info)?)),
-            Machine(m) => Err(Error::UnsupportedArch {
-                machine: format!("e_machine {m}"),
-            }),
+            Machine(m) => {
+                // The kernel's /proc/vmcore (and kexec-tools' headers) give each RAM range
+                // its direct-map address; QEMU and makedumpfile leave p_vaddr 0.
+                let maps: Vec<(u64, u64, u64)> = dump
+                    .elf()
+                    .map(|e| {
+                        e.segments
+                            .iter()
+                            .filter(|s| s.vaddr != 0 && s.vaddr != s.paddr)
+                            .map(|s| (s.vaddr, s.paddr, s.memsz))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if maps.is_empty() {
+                    Err(Error::UnsupportedArch {
+                        machine: format!("e_machine {m}"),
+                    })
+                } else {
+                    Ok(Translation::ElfVaddr(maps))
+                }
+            }
         }
     }
 
@@ -224,6 +245,16 @@ impl<'d> Kernel<'d> {
         match &self.translation {
             Some(Translation::X86_64(x)) => x.translate(self.dump, vaddr),
             Some(Translation::Arm64(a)) => a.translate(self.dump, vaddr),
+            Some(Translation::ElfVaddr(maps)) => maps
+                .iter()
+                .find(|&&(v, _, len)| vaddr >= v && vaddr - v < len)
+                .map(|&(v, p, _)| p.wrapping_add(vaddr - v))
+                .ok_or(Error::NotMapped {
+                    vaddr,
+                    level: 0,
+                    entry: 0,
+                    entry_paddr: 0,
+                }),
             None => Err(Error::UnsupportedArch {
                 machine: self
                     .translation_error

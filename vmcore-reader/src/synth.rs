@@ -347,62 +347,86 @@ const KTEXT: u64 = 0xffff_ffff_8100_0000;
 const PBASE: u64 = 0x100_0000;
 
 impl SynthKernel {
-    /// Builds the kernel memory.
+    /// Builds the kernel memory of a little-endian 64-bit (x86_64) kernel.
     pub fn new(records: &[SynthRecord], count_bits: u32, data_bits: u32) -> SynthKernel {
+        SynthKernel::with_layout(records, count_bits, data_bits, ByteOrder::Little, 8)
+    }
+
+    /// Builds the kernel memory in byte order `order` with `pointer`-byte longs (4 or 8). The
+    /// printk structures follow the kernel's layout for that word size; the x86_64 page
+    /// tables are written whatever the layout (other architectures translate through the
+    /// ELF segment's `p_vaddr`, see [`SynthKernel::elf_with_vaddr`]).
+    pub fn with_layout(
+        records: &[SynthRecord],
+        count_bits: u32,
+        data_bits: u32,
+        order: ByteOrder,
+        pointer: u64,
+    ) -> SynthKernel {
         let size = 0x20_0000usize;
         let mut m = vec![0u8; size];
-        let le = ByteOrder::Little;
+        let p = pointer;
+        let pl = p as usize;
+        let ktext = SynthKernel::text_base(pointer);
         let count = 1u64 << count_bits;
         let data_size = 1u64 << data_bits;
         // Layout inside the segment (offsets from PBASE).
         let (prb_var, rb, descs, infos, data) =
             (0x1000u64, 0x1100u64, 0x2000u64, 0x10000u64, 0x40000u64);
         let (pgd, pud, pmd, pte) = (0x1a_0000u64, 0x1a_1000u64, 0x1a_2000u64, 0x1a_3000u64);
-        let w = |m: &mut Vec<u8>, off: u64, len: usize, v: u64| put(le, m, off as usize, len, v);
-        w(&mut m, prb_var, 8, KTEXT + rb);
+        let w = |m: &mut Vec<u8>, off: u64, len: usize, v: u64| put(order, m, off as usize, len, v);
+        // struct printk_ringbuffer { prb_desc_ring (count_bits, descs, infos, head_id,
+        // tail_id, last_finalized_id); prb_data_ring (size_bits, data, head_lpos, tail_lpos);
+        // atomic_long_t fail; }
+        let text_ring = 6 * p;
+        w(&mut m, prb_var, pl, ktext + rb);
         w(&mut m, rb, 4, u64::from(count_bits));
-        w(&mut m, rb + 8, 8, KTEXT + descs);
-        w(&mut m, rb + 16, 8, KTEXT + infos);
-        w(&mut m, rb + 48, 4, u64::from(data_bits));
-        w(&mut m, rb + 56, 8, KTEXT + data);
+        w(&mut m, rb + p, pl, ktext + descs);
+        w(&mut m, rb + 2 * p, pl, ktext + infos);
+        w(&mut m, rb + text_ring, 4, u64::from(data_bits));
+        w(&mut m, rb + text_ring + p, pl, ktext + data);
+        let sv_shift = 8 * p - 2;
         let mut lpos = 0u64;
-        let first_id = 0u64;
         for (n, r) in records.iter().enumerate() {
-            let id = first_id + n as u64;
+            let id = n as u64;
             let slot = id % count;
-            let len = 8 + r.text.len() as u64;
-            let size = len.div_ceil(8) * 8;
+            let size = (p + r.text.len() as u64).div_ceil(p) * p;
             let mut begin = lpos;
+            // A block never straddles the ring's end; one ending exactly there wraps too.
             if begin / data_size != (begin + size) / data_size {
                 begin = (begin / data_size + 1) * data_size;
             }
             let next = begin + size;
             let at = data + begin % data_size;
-            w(&mut m, at, 8, id);
-            let t = (at + 8) as usize;
+            w(&mut m, at, pl, id);
+            let t = (at + p) as usize;
             m[t..t + r.text.len()].copy_from_slice(&r.text);
-            // A block ending exactly at the ring's end is stored wrapped in the kernel.
+            // Data-less records carry the same lpos in begin and next (FAILED_LPOS-like).
             let (b, nx) = if r.text.is_empty() {
                 (begin | 1, begin | 1)
             } else {
-                (lpos.max(begin), next)
+                (begin, next)
             };
-            let d = descs + slot * 24;
-            w(&mut m, d, 8, (r.state << 62) | id);
-            w(&mut m, d + 8, 8, if r.text.is_empty() { b } else { begin });
-            w(&mut m, d + 16, 8, nx);
+            let d = descs + slot * 3 * p;
+            w(&mut m, d, pl, (r.state << sv_shift) | id);
+            w(&mut m, d + p, pl, b);
+            w(&mut m, d + 2 * p, pl, nx);
             let i = infos + slot * 88;
             w(&mut m, i, 8, id);
             w(&mut m, i + 8, 8, r.ts_nsec);
             w(&mut m, i + 16, 2, r.text.len() as u64);
-            w(&mut m, i + 19, 1, u64::from(r.level) << 5);
+            let level_byte = match order {
+                ByteOrder::Little => u64::from(r.level) << 5,
+                ByteOrder::Big => u64::from(r.level),
+            };
+            w(&mut m, i + 19, 1, level_byte);
             w(&mut m, i + 20, 4, n as u64);
             lpos = next;
         }
         let last = records.len().saturating_sub(1) as u64;
-        let tail = (first_id + last + 1).saturating_sub(count).max(first_id);
-        w(&mut m, rb + 24, 8, first_id + last);
-        w(&mut m, rb + 32, 8, tail);
+        let tail = (last + 1).saturating_sub(count);
+        w(&mut m, rb + 3 * p, pl, last);
+        w(&mut m, rb + 4 * p, pl, tail);
         // Page tables: PGD[273] -> PUD; PUD[0] = 1 GiB page at 0x4000_0000; PUD[1] -> PMD;
         // PMD[0] = 2 MiB page at PBASE; PMD[1] -> PTE; PTE[n] = PBASE + n * 4 KiB.
         let pa = |off: u64| PBASE + off;
@@ -416,24 +440,53 @@ impl SynthKernel {
         }
         let vmcoreinfo = format!(
             "OSRELEASE=6.1.0-synthetic\nPAGESIZE=4096\nSYMBOL(init_top_pgt)={:x}\nNUMBER(phys_base)=0\n\
-             NUMBER(pgtable_l5_enabled)=0\nKERNELOFFSET=0\nSYMBOL(prb)={:x}\nSIZE(printk_ringbuffer)=88\n\
-             OFFSET(printk_ringbuffer.desc_ring)=0\nOFFSET(printk_ringbuffer.text_data_ring)=48\n\
-             OFFSET(prb_desc_ring.count_bits)=0\nOFFSET(prb_desc_ring.descs)=8\nOFFSET(prb_desc_ring.infos)=16\n\
-             OFFSET(prb_desc_ring.head_id)=24\nOFFSET(prb_desc_ring.tail_id)=32\nSIZE(prb_desc)=24\n\
-             OFFSET(prb_desc.state_var)=0\nOFFSET(prb_desc.text_blk_lpos)=8\nOFFSET(prb_data_blk_lpos.begin)=0\n\
-             OFFSET(prb_data_blk_lpos.next)=8\nSIZE(printk_info)=88\nOFFSET(printk_info.seq)=0\n\
+             NUMBER(pgtable_l5_enabled)=0\nKERNELOFFSET=0\nSYMBOL(prb)={:x}\nSIZE(printk_ringbuffer)={}\n\
+             OFFSET(printk_ringbuffer.desc_ring)=0\nOFFSET(printk_ringbuffer.text_data_ring)={}\n\
+             OFFSET(prb_desc_ring.count_bits)=0\nOFFSET(prb_desc_ring.descs)={}\nOFFSET(prb_desc_ring.infos)={}\n\
+             OFFSET(prb_desc_ring.head_id)={}\nOFFSET(prb_desc_ring.tail_id)={}\nSIZE(prb_desc)={}\n\
+             OFFSET(prb_desc.state_var)=0\nOFFSET(prb_desc.text_blk_lpos)={}\nOFFSET(prb_data_blk_lpos.begin)=0\n\
+             OFFSET(prb_data_blk_lpos.next)={}\nSIZE(printk_info)=88\nOFFSET(printk_info.seq)=0\n\
              OFFSET(printk_info.ts_nsec)=8\nOFFSET(printk_info.text_len)=16\nOFFSET(printk_info.caller_id)=20\n\
              OFFSET(printk_info.dev_info)=24\nOFFSET(dev_printk_info.subsystem)=0\nLENGTH(printk_info_subsystem)=16\n\
              OFFSET(dev_printk_info.device)=16\nLENGTH(printk_info_device)=48\nOFFSET(prb_data_ring.size_bits)=0\n\
-             OFFSET(prb_data_ring.data)=8\nOFFSET(atomic_long_t.counter)=0\nCRASHTIME=1700000000\n",
-            KTEXT + pgd,
-            KTEXT + prb_var,
+             OFFSET(prb_data_ring.data)={}\nOFFSET(atomic_long_t.counter)=0\nCRASHTIME=1700000000\n",
+            ktext + pgd,
+            ktext + prb_var,
+            11 * p,
+            text_ring,
+            p,
+            2 * p,
+            3 * p,
+            4 * p,
+            3 * p,
+            p,
+            p,
+            p,
         );
         SynthKernel {
             memory: m,
             base: PBASE,
             vmcoreinfo,
         }
+    }
+
+    /// The virtual address of the memory's first byte for a kernel with `pointer`-byte longs.
+    pub fn text_base(pointer: u64) -> u64 {
+        if pointer == 8 { KTEXT } else { 0xc100_0000 }
+    }
+
+    /// The memory as an ELF dump of `target` whose segment carries its virtual address, as
+    /// the kernel's `/proc/vmcore` does.
+    pub fn elf_with_vaddr(&self, target: Target, pointer: u64) -> Vec<u8> {
+        let notes = vmcoreinfo_note(target.endian, &self.vmcoreinfo);
+        let len = self.memory.len() as u64;
+        let seg = DumpSegment::new(SynthKernel::text_base(pointer), self.base, len, len);
+        let Ok(header) = DumpFileBuilder::new(target).segment(seg).build(&notes) else {
+            return Vec::new();
+        };
+        let mut out = header.bytes;
+        out.extend_from_slice(&self.memory);
+        out
     }
 
     /// The memory as an ELF dump (`vmcore-dmesg` input).

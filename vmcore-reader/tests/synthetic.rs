@@ -577,3 +577,48 @@ fn flattened_streams_rebuild_to_the_original_file() {
     }
     assert!(Dump::from_bytes(k.elf()).unwrap().flattened().is_none());
 }
+
+#[test]
+fn big_endian_and_32_bit_kernels_read_through_p_vaddr() {
+    let recs: Vec<SynthRecord> = records().into_iter().take(12).collect();
+    let expected: String = recs
+        .iter()
+        .filter(|r| r.state != 0)
+        .map(|r| expected_line(r.ts_nsec, &r.text))
+        .collect();
+    for (target, order, pointer) in [
+        (elfcorehdr::Target::s390x(), ByteOrder::Big, 8u64),
+        (elfcorehdr::Target::ppc64(), ByteOrder::Big, 8),
+        (elfcorehdr::Target::i386(), ByteOrder::Little, 4),
+        (
+            elfcorehdr::Target::arm().with_class(elfcorehdr::Class::Elf32),
+            ByteOrder::Little,
+            4,
+        ),
+    ] {
+        let k = SynthKernel::with_layout(&recs, 5, 12, order, pointer);
+        let dump = Dump::from_bytes(k.elf_with_vaddr(target, pointer)).unwrap();
+        let kern = Kernel::new(&dump).unwrap();
+        assert_eq!(kern.pointer_size(), pointer);
+        assert!(matches!(
+            kern.translation(),
+            Some(vmcore_reader::Translation::ElfVaddr(_))
+        ));
+        let log = read_log(&kern).unwrap();
+        let mut out = Vec::new();
+        log.write_dmesg(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "{target:?}");
+        assert_eq!(log.records[2].level, Some(6), "{target:?}");
+        // Without p_vaddr there is no translation for these machines.
+        let bare = elf_dump(
+            target,
+            &[(k.base, k.memory.clone())],
+            &vmcoreinfo_note(target.endian, &k.vmcoreinfo),
+        );
+        let dump = Dump::from_bytes(bare).unwrap();
+        assert!(matches!(
+            read_log(&Kernel::new(&dump).unwrap()),
+            Err(Error::UnsupportedArch { .. })
+        ));
+    }
+}

@@ -140,6 +140,12 @@ pub enum Error {
         /// The machine name or ELF `e_machine`.
         machine: String,
     },
+    /// Virtual addresses cannot be translated in this dump.
+    #[error("no virtual-to-physical translation: {reason}")]
+    NoTranslation {
+        /// Why (the architecture, or the VMCOREINFO key that is missing).
+        reason: String,
+    },
     /// A page-table walk found no mapping.
     #[error(
         "virtual address {vaddr:#x} is not mapped: level {level} entry {entry:#x} at physical {entry_paddr:#x}"

@@ -164,7 +164,7 @@ pub struct Kernel<'d> {
 impl<'d> Kernel<'d> {
     /// Reads VMCOREINFO from the dump and sets up translation for its architecture. A dump
     /// whose architecture has no translation still gives a `Kernel`; its virtual reads fail
-    /// with [`Error::UnsupportedArch`].
+    /// with [`Error::NoTranslation`] naming the reason.
     pub fn new(dump: &'d Dump) -> Result<Kernel<'d>> {
         let desc = dump.vmcoreinfo_bytes()?.ok_or(Error::NoVmcoreInfo)?;
         let info = KernelInfo::parse(&desc)?;
@@ -181,31 +181,33 @@ impl<'d> Kernel<'d> {
     }
 
     fn translation_for(dump: &Dump, info: &KernelInfo) -> Result<Translation> {
-        match dump.machine() {
-            Machine(62) => Ok(Translation::X86_64(x86_64::X86_64::new(dump, info)?)),
-            Machine(183) => Ok(Translation::Arm64(arm64::Arm64::new(info)?)),
-            Machine(m) => {
-                // The kernel's /proc/vmcore (and kexec-tools' headers) give each RAM range
-                // its direct-map address; QEMU and makedumpfile leave p_vaddr 0.
-                let maps: Vec<(u64, u64, u64)> = dump
-                    .elf()
-                    .map(|e| {
-                        e.segments
-                            .iter()
-                            .filter(|s| s.vaddr != 0 && s.vaddr != s.paddr)
-                            .map(|s| (s.vaddr, s.paddr, s.memsz))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if maps.is_empty() {
-                    Err(Error::UnsupportedArch {
-                        machine: format!("e_machine {m}"),
-                    })
-                } else {
-                    Ok(Translation::ElfVaddr(maps))
-                }
+        let walk = match dump.machine() {
+            Machine(62) => x86_64::X86_64::new(dump, info).map(Translation::X86_64),
+            Machine(183) => arm64::Arm64::new(info).map(Translation::Arm64),
+            Machine(m) => Err(Error::UnsupportedArch {
+                machine: format!("e_machine {m}"),
+            }),
+        };
+        // Without a page-table walk (another architecture, or VMCOREINFO lacking its keys),
+        // the kernel's /proc/vmcore still gives each RAM range its direct-map address in
+        // p_vaddr; QEMU and makedumpfile leave it 0.
+        walk.or_else(|e| {
+            let maps: Vec<(u64, u64, u64)> = dump
+                .elf()
+                .map(|el| {
+                    el.segments
+                        .iter()
+                        .filter(|s| s.vaddr != 0 && s.vaddr != s.paddr)
+                        .map(|s| (s.vaddr, s.paddr, s.memsz))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if maps.is_empty() {
+                Err(e)
+            } else {
+                Ok(Translation::ElfVaddr(maps))
             }
-        }
+        })
     }
 
     /// The dump.
@@ -255,11 +257,8 @@ impl<'d> Kernel<'d> {
                     entry: 0,
                     entry_paddr: 0,
                 }),
-            None => Err(Error::UnsupportedArch {
-                machine: self
-                    .translation_error
-                    .clone()
-                    .unwrap_or_else(|| format!("{:?}", self.dump.machine())),
+            None => Err(Error::NoTranslation {
+                reason: self.translation_error.clone().unwrap_or_default(),
             }),
         }
     }

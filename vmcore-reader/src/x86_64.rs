@@ -56,10 +56,18 @@ impl X86_64 {
         let kernel_image_size = info
             .number("KERNEL_IMAGE_SIZE")?
             .unwrap_or(DEFAULT_KERNEL_IMAGE_SIZE);
-        let root_va = match info.symbol("init_top_pgt")? {
-            Some(v) => v,
-            None => info.require(info.symbol("swapper_pg_dir"), "SYMBOL(init_top_pgt)")?,
-        };
+        // `init_top_pgt` since 4.13, `init_level4_pgt` before; `swapper_pg_dir` is the same
+        // table under another name on some kernels.
+        let mut root_va = None;
+        for name in ["init_top_pgt", "init_level4_pgt", "swapper_pg_dir"] {
+            if let Some(v) = info.symbol(name)? {
+                root_va = Some(v);
+                break;
+            }
+        }
+        let root_va = root_va.ok_or_else(|| Error::MissingKey {
+            key: "SYMBOL(init_top_pgt)".into(),
+        })?;
         let mut x = X86_64 {
             phys_base,
             root: 0,

@@ -241,7 +241,7 @@ fn s390x_shaped_big_endian_header_and_qemu_64k_blocks() {
     assert_eq!(kern.info().osrelease(), Some("6.1.0-s390x"));
     assert!(matches!(
         kern.translate(0x1000),
-        Err(Error::UnsupportedArch { .. })
+        Err(Error::NoTranslation { .. })
     ));
     let mut buf = vec![0u8; 4096];
     dump.read_phys(3 * 4096, &mut buf).unwrap();
@@ -618,7 +618,29 @@ fn big_endian_and_32_bit_kernels_read_through_p_vaddr() {
         let dump = Dump::from_bytes(bare).unwrap();
         assert!(matches!(
             read_log(&Kernel::new(&dump).unwrap()),
-            Err(Error::UnsupportedArch { .. })
+            Err(Error::NoTranslation { .. })
         ));
     }
+}
+
+#[test]
+fn x86_64_without_page_table_keys_falls_back_to_p_vaddr() {
+    let recs: Vec<SynthRecord> = records().into_iter().take(6).collect();
+    let mut k = SynthKernel::new(&recs, 4, 12);
+    k.vmcoreinfo = k
+        .vmcoreinfo
+        .lines()
+        .filter(|l| !l.starts_with("SYMBOL(init_top_pgt)"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let with_vaddr = Dump::from_bytes(k.elf_with_vaddr(elfcorehdr::Target::x86_64(), 8)).unwrap();
+    let kern = Kernel::new(&with_vaddr).unwrap();
+    assert!(matches!(
+        kern.translation(),
+        Some(vmcore_reader::Translation::ElfVaddr(_))
+    ));
+    assert_eq!(read_log(&kern).unwrap().records.len(), 6);
+    let without = Dump::from_bytes(k.elf()).unwrap();
+    let err = read_log(&Kernel::new(&without).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("SYMBOL(init_top_pgt)"), "{err}");
 }

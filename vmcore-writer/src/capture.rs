@@ -341,11 +341,18 @@ fn write_err(what: &'static str, offset: u64) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// The result of reading and compressing one page.
-enum Page {
+/// What became of one page of a batch.
+#[derive(Debug, Clone, Copy)]
+enum Item {
     Zero,
-    Data { bytes: Vec<u8>, flags: u32 },
+    Data { len: usize, flags: u32 },
     Unreadable,
+}
+
+/// A batch of pages, read and compressed by one worker: the stored bytes back to back.
+struct Batch {
+    data: Vec<u8>,
+    items: Vec<Item>,
 }
 
 /// Captures `dump` into `sink`. Write failures after the header (ENOSPC, EIO, the `-L`
@@ -580,56 +587,117 @@ fn write_kdump(
         data_at: data_cursor,
         cursor: data_cursor,
     };
-    let mut done = 0u64;
     let batch = opts.batch_pages.max(1);
-    'cycles: for c in 0..ncycles {
-        let s = c * cycle;
-        let e = (s + cycle).min(map.max_mapnr);
-        let b2 = match kept.take() {
-            Some(b) => b,
-            None => {
-                let mut scratch = CaptureStats::default();
-                sel.cycle(map, s, e, &mut scratch).1
-            }
-        };
-        let mut pfns = (0..e - s)
-            .filter(|&i| bit(&b2, i))
-            .map(|i| s + i)
-            .peekable();
-        while pfns.peek().is_some() {
-            let group: Vec<u64> = pfns.by_ref().take(batch * threads).collect();
-            let results = compress_group(dump, map, &group, &mut compressors, shared_zero);
-            for r in results {
-                stats.bytes_in += ps;
-                let res = match r {
-                    Page::Zero => {
-                        stats.excluded.zero += 1;
-                        out.push_desc(zero_desc)
-                    }
-                    Page::Unreadable => {
-                        stats.pages_unreadable += 1;
-                        out.push_desc([0; 24])
-                    }
-                    Page::Data { bytes, flags } => {
-                        stats.pages_written += 1;
-                        out.push_data(&bytes, flags)
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u64>)>(2 * threads);
+    let job_rx = std::sync::Mutex::new(job_rx);
+    let (res_tx, res_rx) = std::sync::mpsc::sync_channel::<(u64, Batch)>(2 * threads);
+    std::thread::scope(|scope| {
+        // Producer: the pfns of bitmap 2, cycle by cycle, in batches.
+        let stop = &stop;
+        let producer = scope.spawn(move || {
+            let mut seq = 0u64;
+            let mut kept = kept;
+            for c in 0..ncycles {
+                let s = c * cycle;
+                let e = (s + cycle).min(map.max_mapnr);
+                let b2 = match kept.take() {
+                    Some(b) => b,
+                    None => {
+                        let mut scratch = CaptureStats::default();
+                        sel.cycle(map, s, e, &mut scratch).1
                     }
                 };
-                if let Err(e) = res {
-                    stats.incomplete = true;
-                    stats.stopped_by = Some(e.to_string());
-                    break 'cycles;
+                let mut group = Vec::with_capacity(batch);
+                for i in (0..e - s).filter(|&i| bit(&b2, i)) {
+                    group.push(s + i);
+                    if group.len() == batch {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed)
+                            || job_tx.send((seq, std::mem::take(&mut group))).is_err()
+                        {
+                            return;
+                        }
+                        seq += 1;
+                    }
+                }
+                if !group.is_empty() {
+                    if job_tx.send((seq, group)).is_err() {
+                        return;
+                    }
+                    seq += 1;
                 }
             }
-            done += group.len() as u64;
-            progress(&Progress {
-                phase: Phase::Write,
-                done,
-                total: dumpable,
-                written: out.sink.written(),
+        });
+        // Workers: read, test for zero, compress.
+        let job_rx = &job_rx;
+        for pc in compressors.iter_mut() {
+            let res_tx = res_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((seq, pfns)) = job else { return };
+                    let b = compress_batch(dump, map, &pfns, pc, shared_zero);
+                    if res_tx.send((seq, b)).is_err() {
+                        return;
+                    }
+                }
             });
         }
-    }
+        drop(res_tx);
+        // Writer (this thread): results in sequence order.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        let mut done = 0u64;
+        'recv: for (seq, b) in res_rx.iter() {
+            pending.insert(seq, b);
+            while let Some(b) = pending.remove(&next) {
+                next += 1;
+                let mut at = 0usize;
+                for item in &b.items {
+                    stats.bytes_in += ps;
+                    let res = match *item {
+                        Item::Zero => {
+                            stats.excluded.zero += 1;
+                            out.push_desc(zero_desc)
+                        }
+                        Item::Unreadable => {
+                            stats.pages_unreadable += 1;
+                            out.push_desc([0; 24])
+                        }
+                        Item::Data { len, flags } => {
+                            stats.pages_written += 1;
+                            let r = out.push_data(&b.data[at..at + len], flags);
+                            at += len;
+                            r
+                        }
+                    };
+                    if let Err(e) = res {
+                        stats.incomplete = true;
+                        stats.stopped_by = Some(e.to_string());
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        break 'recv;
+                    }
+                }
+                done += b.items.len() as u64;
+                progress(&Progress {
+                    phase: Phase::Write,
+                    done,
+                    total: dumpable,
+                    written: out.sink.written(),
+                });
+            }
+        }
+        // Unblock the producer and workers when stopping early: results are refused, and
+        // the jobs still queued are taken until the producer sees the stop flag and ends.
+        drop(res_rx);
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while job_rx.lock().is_ok_and(|rx| rx.recv().is_ok()) {}
+        }
+        let _ = producer.join();
+    });
     if !stats.incomplete
         && let Err(e) = out.flush()
     {
@@ -716,52 +784,39 @@ impl Writer<'_> {
     }
 }
 
-fn compress_group(
+fn compress_batch(
     dump: &Dump,
     map: &InputMap,
-    group: &[u64],
-    compressors: &mut [PageCompressor],
+    pfns: &[u64],
+    pc: &mut PageCompressor,
     shared_zero: bool,
-) -> Vec<Page> {
+) -> Batch {
     let ps = map.ps as usize;
-    let work = |pfns: &[u64], pc: &mut PageCompressor| -> Vec<Page> {
-        let mut buf = vec![0u8; ps];
-        pfns.iter()
-            .map(|&pfn| {
-                if map.read_page(dump, pfn, &mut buf).is_err() {
-                    return Page::Unreadable;
-                }
-                if shared_zero && is_zero(&buf) {
-                    return Page::Zero;
-                }
-                match pc.compress(&buf) {
-                    Ok((d, flags)) => Page::Data {
-                        bytes: d.to_vec(),
-                        flags,
-                    },
-                    Err(_) => Page::Data {
-                        bytes: buf.clone(),
-                        flags: 0,
-                    },
-                }
-            })
-            .collect()
+    let mut buf = vec![0u8; ps];
+    let mut out = Batch {
+        data: Vec::with_capacity(pfns.len() * ps / 2),
+        items: Vec::with_capacity(pfns.len()),
     };
-    if compressors.len() == 1 || group.len() < 64 {
-        return work(group, &mut compressors[0]);
+    for &pfn in pfns {
+        if map.read_page(dump, pfn, &mut buf).is_err() {
+            out.items.push(Item::Unreadable);
+            continue;
+        }
+        if shared_zero && is_zero(&buf) {
+            out.items.push(Item::Zero);
+            continue;
+        }
+        let (bytes, flags) = match pc.compress(&buf) {
+            Ok((d, f)) => (d, f),
+            Err(_) => (&buf[..], 0),
+        };
+        out.data.extend_from_slice(bytes);
+        out.items.push(Item::Data {
+            len: bytes.len(),
+            flags,
+        });
     }
-    let per = group.len().div_ceil(compressors.len());
-    std::thread::scope(|s| {
-        let handles: Vec<_> = group
-            .chunks(per)
-            .zip(compressors.iter_mut())
-            .map(|(chunk, pc)| s.spawn(move || work(chunk, pc)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    out
 }
 
 /// Pages of excluded runs shorter than this inside a segment are written anyway, as

@@ -27,6 +27,12 @@ fn read32(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
 
+fn read64(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
 fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
 }
@@ -77,12 +83,23 @@ impl Lzo1x {
                     None
                 };
                 let Some(c) = cand.filter(|&c| i - c <= MAX_DIST && read32(src, c) == v) else {
-                    i += 1;
+                    // Step faster through data that keeps failing to match (LZ4's trick).
+                    i += 1 + ((i - lit_start) >> 6);
                     continue;
                 };
                 let mut len = 4;
-                while i + len < n && src[c + len] == src[i + len] {
-                    len += 1;
+                while i + len + 8 <= n {
+                    let x = read64(src, c + len) ^ read64(src, i + len);
+                    if x != 0 {
+                        len += (x.trailing_zeros() / 8) as usize;
+                        break;
+                    }
+                    len += 8;
+                }
+                if i + len + 8 > n {
+                    while i + len < n && src[c + len] == src[i + len] {
+                        len += 1;
+                    }
                 }
                 self.literals(src, lit_start, i, out, last_match);
                 let dist = i - c;

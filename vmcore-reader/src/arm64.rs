@@ -78,7 +78,7 @@ impl Arm64 {
             let shift = self.page_shift + bits * l;
             let width = bits.min(self.va_bits - shift);
             let index = (vaddr >> shift) & ((1u64 << width) - 1);
-            let entry_paddr = table + index * 8;
+            let entry_paddr = table.wrapping_add(index * 8);
             let entry = read_phys_u64(dump, entry_paddr)?;
             let level = l as u8;
             let not_mapped = || Error::NotMapped {

@@ -115,14 +115,39 @@ struct Layout<'k, 'd> {
     k: &'k Kernel<'d>,
 }
 
+/// Offsets and sizes from VMCOREINFO above this are refused: no printk structure comes
+/// close, and keeping them small makes every sum below overflow-free.
+const MAX_LAYOUT: u64 = 1 << 24;
+
+fn small(v: Option<u64>, key: String) -> Result<Option<u64>> {
+    match v {
+        Some(x) if x > MAX_LAYOUT => Err(Error::BadValue {
+            key,
+            value: x.to_string(),
+            expected: "an offset or size below 16 MiB",
+        }),
+        other => Ok(other),
+    }
+}
+
 impl Layout<'_, '_> {
     fn off(&self, name: &str) -> Result<u64> {
-        let i = self.k.info();
-        i.require(i.offset(name), &format!("OFFSET({name})"))
+        let key = format!("OFFSET({name})");
+        self.k
+            .info()
+            .require(small(self.k.info().offset(name)?, key.clone()), &key)
+    }
+    fn opt_off(&self, name: &str) -> Result<Option<u64>> {
+        small(self.k.info().offset(name)?, format!("OFFSET({name})"))
+    }
+    fn opt_len(&self, name: &str) -> Result<Option<u64>> {
+        small(self.k.info().length(name)?, format!("LENGTH({name})"))
     }
     fn size(&self, name: &str) -> Result<u64> {
-        let i = self.k.info();
-        i.require(i.size(name), &format!("SIZE({name})"))
+        let key = format!("SIZE({name})");
+        self.k
+            .info()
+            .require(small(self.k.info().size(name)?, key.clone()), &key)
     }
     fn sym(&self, name: &str) -> Result<u64> {
         let i = self.k.info();
@@ -181,7 +206,7 @@ fn read_lockless(k: &Kernel<'_>) -> Result<KernelLog> {
         ptr,
         "prb_desc_ring.infos",
     )?;
-    let counter = k.info().offset("atomic_long_t.counter")?.unwrap_or(0);
+    let counter = l.opt_off("atomic_long_t.counter")?.unwrap_or(0);
     let head_id = field(
         k,
         &rb,
@@ -232,7 +257,7 @@ fn read_lockless(k: &Kernel<'_>) -> Result<KernelLog> {
     let seq_off = l.off("printk_info.seq")?;
     let ts_off = l.off("printk_info.ts_nsec")?;
     let len_off = l.off("printk_info.text_len")?;
-    let caller_off = k.info().offset("printk_info.caller_id")?;
+    let caller_off = l.opt_off("printk_info.caller_id")?;
     let dev = dev_info_layout(k)?;
 
     let sv_bits = ptr * 8;
@@ -317,13 +342,13 @@ struct DevInfo {
 }
 
 fn dev_info_layout(k: &Kernel<'_>) -> Result<Option<DevInfo>> {
-    let i = k.info();
+    let l = Layout { k };
     let (Some(base), Some(so), Some(sl), Some(d_o), Some(dl)) = (
-        i.offset("printk_info.dev_info")?,
-        i.offset("dev_printk_info.subsystem")?,
-        i.length("printk_info_subsystem")?,
-        i.offset("dev_printk_info.device")?,
-        i.length("printk_info_device")?,
+        l.opt_off("printk_info.dev_info")?,
+        l.opt_off("dev_printk_info.subsystem")?,
+        l.opt_len("printk_info_subsystem")?,
+        l.opt_off("dev_printk_info.device")?,
+        l.opt_len("printk_info_device")?,
     ) else {
         return Ok(None);
     };

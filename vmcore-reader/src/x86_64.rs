@@ -103,7 +103,7 @@ impl X86_64 {
         let mut table = self.root;
         for level in (1..=levels).rev() {
             let shift = 12 + 9 * u32::from(level - 1);
-            let entry_paddr = table + ((vaddr >> shift) & 0x1ff) * 8;
+            let entry_paddr = table.wrapping_add(((vaddr >> shift) & 0x1ff) * 8);
             let entry = read_phys_u64(dump, entry_paddr)? & !self.sme_mask;
             let not_mapped = || Error::NotMapped {
                 vaddr,

@@ -644,3 +644,26 @@ fn x86_64_without_page_table_keys_falls_back_to_p_vaddr() {
     let err = read_log(&Kernel::new(&without).unwrap()).unwrap_err();
     assert!(err.to_string().contains("SYMBOL(init_top_pgt)"), "{err}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// VMCOREINFO is input too: any entry replaced by any number gives a log or an error,
+    /// never a panic (tests build with overflow checks).
+    #[test]
+    fn hostile_vmcoreinfo_values_never_panic(which in any::<prop::sample::Index>(), value in prop_oneof![any::<u64>(), 0u64..4096, Just(u64::MAX)], hex in any::<bool>()) {
+        let mut k = SynthKernel::new(&records()[..6], 3, 10);
+        let lines: Vec<String> = k.vmcoreinfo.lines().map(str::to_owned).collect();
+        let i = which.index(lines.len());
+        let (key, _) = lines[i].split_once('=').unwrap();
+        let v = if hex { format!("{value:x}") } else { value.to_string() };
+        let mut out = lines.clone();
+        out[i] = format!("{key}={v}");
+        k.vmcoreinfo = out.join("\n") + "\n";
+        let dump = Dump::from_bytes(k.elf()).unwrap();
+        if let Ok(kern) = Kernel::new(&dump) {
+            let _ = read_log(&kern);
+            let _ = kern.translate(SYNTH_DIRECT_MAP + value % (4 << 30));
+        }
+    }
+}

@@ -583,7 +583,8 @@ fn write_kdump(
         next_desc: 0,
         flushed_desc: 0,
         descs: Vec::with_capacity(64 * 1024),
-        data: Vec::with_capacity(4 << 20),
+        data: Vec::with_capacity(2 << 20),
+        ends: Vec::with_capacity(4096),
         data_at: data_cursor,
         cursor: data_cursor,
     };
@@ -739,6 +740,9 @@ struct Writer<'s> {
     flushed_desc: u64,
     descs: Vec<u8>,
     data: Vec<u8>,
+    /// For each pending data page: (pending descriptors up to and including it, end of its
+    /// bytes in `data`).
+    ends: Vec<(usize, usize)>,
     data_at: u64,
     cursor: u64,
 }
@@ -757,30 +761,71 @@ impl Writer<'_> {
         let d = encode_desc(self.order, self.cursor, bytes.len() as u32, flags);
         self.data.extend_from_slice(bytes);
         self.cursor += bytes.len() as u64;
-        self.push_desc(d)?;
-        if self.data.len() >= 4 << 20 {
+        self.descs.extend_from_slice(&d);
+        self.next_desc += 1;
+        self.ends.push((self.descs.len() / 24, self.data.len()));
+        if self.data.len() >= 2 << 20 || self.descs.len() >= 24 * 16384 {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        if !self.data.is_empty() {
-            self.sink
-                .write_at(self.data_at, &self.data)
-                .map_err(write_err("page data", self.data_at))?;
-            self.data_at += self.data.len() as u64;
-            self.data.clear();
+        let mut keep = self.descs.len() / 24;
+        let mut failure = None;
+        if !self.data.is_empty()
+            && let Err(e) = self.sink.write_at(self.data_at, &self.data)
+        {
+            // Salvage: write page by page as far as the space goes; keep the descriptors of
+            // the pages that made it (and the data-less ones before the first lost page).
+            failure = Some(Error::Write {
+                what: "page data",
+                offset: self.data_at,
+                source: e,
+            });
+            let mut done = 0;
+            keep = self.ends.first().map_or(keep, |&(n, _)| n - 1);
+            for (i, &(_, end)) in self.ends.iter().enumerate() {
+                if self
+                    .sink
+                    .write_at(self.data_at + done as u64, &self.data[done..end])
+                    .is_err()
+                {
+                    break;
+                }
+                done = end;
+                keep = self
+                    .ends
+                    .get(i + 1)
+                    .map_or(self.descs.len() / 24, |&(m, _)| m - 1);
+            }
         }
-        if !self.descs.is_empty() {
+        self.data_at += self.data.len() as u64;
+        self.data.clear();
+        self.ends.clear();
+        if keep > 0 {
             let at = self.desc_off + self.flushed_desc * 24;
-            self.sink
-                .write_at(at, &self.descs)
-                .map_err(write_err("page descriptors", at))?;
-            self.flushed_desc = self.next_desc;
-            self.descs.clear();
+            let bytes = &self.descs[..keep * 24];
+            if let Err(e) = self.sink.write_at(at, bytes) {
+                // One at a time, so that a descriptor is whole or absent.
+                for (k, d) in bytes.chunks(24).enumerate() {
+                    if self.sink.write_at(at + k as u64 * 24, d).is_err() {
+                        break;
+                    }
+                }
+                failure.get_or_insert(Error::Write {
+                    what: "page descriptors",
+                    offset: at,
+                    source: e,
+                });
+            }
         }
-        Ok(())
+        self.flushed_desc = self.next_desc;
+        self.descs.clear();
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

@@ -2,8 +2,7 @@
 //! (zlib wrapper) through one reused `deflate` stream at level 2 of the pure-Rust zlib-rs
 //! backend (its level 1 is zlib-ng's "quick" strategy, whose pages come out about 30 %
 //! larger than zlib's `Z_BEST_SPEED`; its level 2 is zlib's fast strategy and gives
-//! makedumpfile's sizes), LZO1X (the
-//! `lzo1x_1` format, here produced by the pure-Rust `lzokay-native` compressor), raw snappy
+//! makedumpfile's sizes), LZO1X (from this crate's own encoder, [`crate::lzo`]), raw snappy
 //! (`snappy_compress`, not the framing format), and one zstd frame per page at level 1
 //! (`ZSTD_compressCCtx(..., 1)`). A page is stored compressed only when that is smaller than
 //! the page. Facts: makedumpfile `makedumpfile.c` (`write_kdump_pages_cyclic`,

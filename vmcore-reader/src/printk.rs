@@ -43,6 +43,9 @@ pub struct LogRecord {
     pub ts_nsec: u64,
     /// Syslog level (0 to 7), read next to `text_len`.
     pub level: Option<u8>,
+    /// The record's 5 flag bits (`LOG_NEWLINE` 2, `LOG_CONT` 8: a continuation of the
+    /// previous record), read next to `text_len`.
+    pub flags: Option<u8>,
     /// Syslog facility.
     pub facility: Option<u8>,
     /// `caller_id`: a task id, or `0x80000000 | cpu`.
@@ -287,6 +290,7 @@ fn read_lockless(k: &Kernel<'_>) -> Result<KernelLog> {
             let lv = field(k, &infos, i + len_off + 3, 1, "printk_info.level")? as u8;
             r.facility = Some(fac);
             r.level = Some(level_of(k, lv));
+            r.flags = Some(flags_of(k, lv));
             let begin =
                 field(k, &descs, d + begin_off, ptr, "prb_data_blk_lpos.begin")? % data_size;
             let next = field(k, &descs, d + next_off, ptr, "prb_data_blk_lpos.next")? % data_size;
@@ -324,6 +328,20 @@ fn read_lockless(k: &Kernel<'_>) -> Result<KernelLog> {
         records,
         legacy_text: Vec::new(),
     })
+}
+
+fn flags_of(k: &Kernel<'_>, byte: u8) -> u8 {
+    match k.endian() {
+        elfcorehdr::Endian::Little => byte & 0x1f,
+        elfcorehdr::Endian::Big => byte >> 3,
+    }
+}
+
+impl LogRecord {
+    /// `LOG_CONT` is set: the text continues the previous record's line.
+    pub fn is_continuation(&self) -> bool {
+        self.flags.is_some_and(|f| f & 8 != 0)
+    }
 }
 
 fn level_of(k: &Kernel<'_>, byte: u8) -> u8 {
@@ -448,6 +466,7 @@ fn read_structured(k: &Kernel<'_>) -> Result<KernelLog> {
             seq: None,
             ts_nsec: ts,
             level: Some(level_of(k, lv)),
+            flags: Some(flags_of(k, lv)),
             facility: Some(fac),
             caller_id: None,
             text: buf[text_start as usize..text_end as usize].to_vec(),

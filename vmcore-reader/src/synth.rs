@@ -415,9 +415,15 @@ impl SynthKernel {
             w(&mut m, i, 8, id);
             w(&mut m, i + 8, 8, r.ts_nsec);
             w(&mut m, i + 16, 2, r.text.len() as u64);
+            // flags:5 then level:3, allocated from the low bits on little-endian targets.
+            let flags = if r.text.starts_with(b" cont") {
+                8u64
+            } else {
+                2
+            };
             let level_byte = match order {
-                ByteOrder::Little => u64::from(r.level) << 5,
-                ByteOrder::Big => u64::from(r.level),
+                ByteOrder::Little => (u64::from(r.level) << 5) | flags,
+                ByteOrder::Big => u64::from(r.level) | (flags << 3),
             };
             w(&mut m, i + 19, 1, level_byte);
             w(&mut m, i + 20, 4, n as u64);

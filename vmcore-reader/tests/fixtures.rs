@@ -423,3 +423,41 @@ fn flattened_rebuild_matches_makedumpfile_r() {
     std::fs::remove_dir_all(&tmp).unwrap();
     assert!(compared > 0);
 }
+
+#[test]
+fn record_levels_and_caller_ids_are_plausible() {
+    let mut panics = 0;
+    for (_, files) in dumps() {
+        let dump = Dump::open(&files[0].path).unwrap();
+        let k = Kernel::new(&dump).unwrap();
+        let log = read_log(&k).unwrap();
+        for r in &log.records {
+            assert!(r.level.unwrap() <= 7);
+            assert!(
+                r.facility == Some(0),
+                "kernel messages have facility 0 (LOG_KERN)"
+            );
+            assert!(r.caller_id.is_some());
+        }
+        // panic() prints with pr_emerg (level 0), from the kernel (facility 0).
+        if let Some(r) = log
+            .records
+            .iter()
+            .find(|r| r.text.starts_with(b"Kernel panic - not syncing"))
+        {
+            assert_eq!(
+                (r.level, r.facility),
+                (Some(0), Some(0)),
+                "{}",
+                files[0].dump
+            );
+            panics += 1;
+        }
+        let seqs: Vec<u64> = log.records.iter().map(|r| r.seq.unwrap()).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "sequence numbers are consecutive"
+        );
+    }
+    assert!(panics > 0, "no dump holds a panic message");
+}

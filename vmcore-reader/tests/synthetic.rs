@@ -122,6 +122,8 @@ fn a_ring_that_does_not_wrap_gives_every_record_exactly() {
     assert_eq!(log.records[3].seq, Some(3));
     assert_eq!(log.records[3].level, Some(6));
     assert_eq!(log.records[3].caller_id, Some(3));
+    assert_eq!(log.records[3].flags, Some(2));
+    assert!(!log.records[3].is_continuation());
 }
 
 #[test]
@@ -609,6 +611,7 @@ fn big_endian_and_32_bit_kernels_read_through_p_vaddr() {
         log.write_dmesg(&mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), expected, "{target:?}");
         assert_eq!(log.records[2].level, Some(6), "{target:?}");
+        assert_eq!(log.records[2].flags, Some(2), "{target:?}");
         // Without p_vaddr there is no translation for these machines.
         let bare = elf_dump(
             target,

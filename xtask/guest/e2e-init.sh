@@ -11,8 +11,9 @@
 #             kernel state, then power off
 #   cycle     kexec, plus a page-cache marker and an anonymous-memory marker
 #             (kdumprs.marker=TEXT) before the crash
-#   capture   (the capture kernel of cycle) run vmcore-capture onto the
-#             virtio disks, then power off
+#   capture   (the capture kernel of cycle) run vmcore-capture -l -d 31,
+#             -z -d 1 and -F -d 31 (stdout) from /proc/vmcore into files on
+#             the ext4 disk /dev/vda, then power off
 /bin/busybox mkdir -p /proc /sys /dev /tmp /mnt
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -139,10 +140,10 @@ capture)
 	vmcore-capture -z -d 1 /proc/vmcore /mnt/dump-z-d1.kdump || fail "vmcore-capture -z -d 1 (exit $?)"
 	t2=$(cut -d. -f1 /proc/uptime)
 	say "vmcore-capture -z -d 1: $(stat -c %s /mnt/dump-z-d1.kdump) bytes in $((t2 - t1)) s"
-	umount /mnt || fail "unmounting the dump disk"
-	vmcore-capture -F -d 31 /proc/vmcore > /dev/vdb || fail "vmcore-capture -F -d 31 (exit $?)"
+	vmcore-capture -F -d 31 /proc/vmcore > /mnt/dump-F-d31.flat || fail "vmcore-capture -F -d 31 (exit $?)"
 	t3=$(cut -d. -f1 /proc/uptime)
-	say "vmcore-capture -F -d 31 to /dev/vdb in $((t3 - t2)) s"
+	say "vmcore-capture -F -d 31 > stdout: $(stat -c %s /mnt/dump-F-d31.flat) bytes in $((t3 - t2)) s"
+	umount /mnt || fail "unmounting the dump disk"
 	sync
 	say "CAPTURED"
 	poweroff -f

@@ -5,11 +5,13 @@
 //! - `cargo xtask guest-kexec`: `kexec-load` arms kdump inside a guest
 //!   (status, load, unload, load again), sysrq-c crashes it, and the capture
 //!   kernel our loader placed must boot and see `/proc/vmcore`.
+//! - `cargo xtask e2e` and `cargo xtask demo`: the whole job, see [`cycle`].
 //!
 //! Every step is timed and printed; a failing wait prints the serial tail.
 //! The guests use the Debian amd64 kernel of the fixture cache, so each
 //! command makes (or reuses) the fixtures first.
 
+mod cycle;
 mod kexec;
 
 use crate::cmd::{cargo, workspace_root};
@@ -233,9 +235,19 @@ pub fn work_dir(cache: &Path, name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// What `cargo xtask ci` runs after the fixtures: the guest kexec test.
+/// What `cargo xtask ci` runs after the fixtures: the guest kexec test,
+/// then the crash-and-capture cycles.
 pub fn ci() -> Result<()> {
-    kexec::run(&[])
+    kexec::run(&[])?;
+    cycle::run_e2e(&[])
+}
+
+pub fn run_e2e(args: &[String]) -> Result<()> {
+    cycle::run_e2e(args)
+}
+
+pub fn run_demo(args: &[String]) -> Result<()> {
+    cycle::run_demo(args)
 }
 
 pub fn run_guest_kexec(args: &[String]) -> Result<()> {

@@ -16,6 +16,8 @@ commands:
   ci        fmt --check, clippy -D warnings, doc -D warnings, then every test
   fixtures  make or reuse the real kernels and vmcores tests read (see docs/TESTING.md)
   guest-kexec  arm kdump in a QEMU guest with our static kexec-load, crash it, check the capture kernel
+  e2e       crash-and-capture cycles in QEMU with our tools, dumps checked on the host (see docs/TESTING.md)
+  demo      one narrated crash-and-capture cycle
 ";
 
 fn main() {
@@ -31,6 +33,8 @@ fn run() -> Result<()> {
         Some("ci") => ci::run(&args[1..]),
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("guest-kexec") => e2e::run_guest_kexec(&args[1..]),
+        Some("e2e") => e2e::run_e2e(&args[1..]),
+        Some("demo") => e2e::run_demo(&args[1..]),
         Some("-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -6,6 +6,7 @@ mod capture;
 pub mod classify;
 pub mod codec;
 mod error;
+pub mod fuzz;
 pub mod kdump;
 pub mod lzo;
 pub mod sink;

@@ -175,15 +175,21 @@ impl<'a> VmcoreInfo<'a> {
         let Some(e) = self.get(Key::Number(name)) else {
             return Ok(None);
         };
-        e.value
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| Error::VmcoreInfoValue {
-                offset: e.offset,
-                key: "NUMBER",
-                expected: "signed decimal",
-            })
+        let v = e.value.trim();
+        // `VMCOREINFO_NUMBER` prints `%ld`; arm64 appends some NUMBER()s itself
+        // as `0x%llx` (kimage_voffset, PHYS_OFFSET, TCR_EL1_T1SZ in
+        // `arch/arm64/kernel/vmcore_info.c`): those are 64-bit patterns.
+        let parsed = match v.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16)
+                .ok()
+                .map(|u| i64::from_ne_bytes(u.to_ne_bytes())),
+            None => v.parse::<i64>().ok(),
+        };
+        parsed.map(Some).ok_or(Error::VmcoreInfoValue {
+            offset: e.offset,
+            key: "NUMBER",
+            expected: "signed decimal or 0x-prefixed hex",
+        })
     }
 
     /// `KERNELOFFSET` (the KASLR offset).
@@ -222,6 +228,22 @@ impl<'a> VmcoreInfo<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_in_decimal_and_arm64_hex() {
+        let v = super::VmcoreInfo::parse(
+            b"NUMBER(phys_base)=-111149056\nNUMBER(kimage_voffset)=0xffffd6e8d0000000\nNUMBER(VA_BITS)=48\nNUMBER(bad)=0xzz\n",
+        )
+        .unwrap();
+        assert_eq!(v.number_value("phys_base").unwrap(), Some(-111_149_056));
+        assert_eq!(
+            v.number_value("kimage_voffset").unwrap(),
+            Some(i64::from_ne_bytes(0xffff_d6e8_d000_0000u64.to_ne_bytes()))
+        );
+        assert_eq!(v.number_value("VA_BITS").unwrap(), Some(48));
+        assert!(v.number_value("bad").is_err());
+        assert_eq!(v.number_value("absent").unwrap(), None);
+    }
+
     use super::*;
 
     const TEXT: &[u8] = b"OSRELEASE=6.1.0-41-amd64\nBUILD-ID=0011aabb\nPAGESIZE=4096\n\

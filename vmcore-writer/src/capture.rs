@@ -864,6 +864,23 @@ fn compress_batch(
     out
 }
 
+/// makedumpfile writes `p_offset` 0 for a `PT_LOAD` without file data.
+fn zero_empty_offsets(bytes: &mut [u8], loads: &[DumpSegment], target: Target) {
+    let (phoff, size, at, width) = match target.class {
+        Class::Elf64 => (64usize, 56usize, 8usize, 8usize),
+        Class::Elf32 => (52, 32, 4, 4),
+    };
+    for (i, l) in loads.iter().enumerate() {
+        if l.filesz == 0 {
+            // Program header 0 is the PT_NOTE.
+            let o = phoff + (i + 1) * size + at;
+            if let Some(f) = bytes.get_mut(o..o + width) {
+                f.fill(0);
+            }
+        }
+    }
+}
+
 /// Pages of excluded runs shorter than this inside a segment are written anyway, as
 /// makedumpfile's `PFN_EXCLUDED` does, to keep the number of `PT_LOAD`s down.
 pub const PFN_EXCLUDED: u64 = 256;
@@ -888,6 +905,24 @@ fn write_elf(
     let vaddrs: Vec<u64> = match dump.elf() {
         Some(e) => e.segments.iter().map(|s| s.vaddr).collect(),
         None => vec![0; map.segs.len()],
+    };
+    // makedumpfile copies each PT_LOAD's p_flags and p_align to the pieces it writes.
+    let attrs: Vec<(u32, u64)> = match dump.elf() {
+        Some(e) => e
+            .program_headers
+            .iter()
+            .filter(|p| p.is_load())
+            .map(|p| (p.flags, p.align))
+            .collect(),
+        None => Vec::new(),
+    };
+    let piece = |k: usize, vaddr: u64, paddr: u64, filesz: u64, memsz: u64| {
+        let mut d = DumpSegment::new(vaddr, paddr, filesz, memsz);
+        if let Some(&(flags, align)) = attrs.get(k) {
+            d.flags = flags;
+            d.align = align;
+        }
+        d
     };
     // Pass 1: the dumpable pfn set, zero pages removed (makedumpfile reads them twice for ELF).
     let mut dumpable: Vec<(u64, u64)> = Vec::new(); // runs of dumpable pfns
@@ -941,13 +976,19 @@ fn write_elf(
                 _ => merged.push(r),
             }
         }
+        // A short excluded run at the start of a segment is kept too.
+        if let Some(f) = merged.first_mut()
+            && f.0 - first < PFN_EXCLUDED
+        {
+            f.0 = first;
+        }
         let vbase = vaddrs.get(k).copied().unwrap_or(0);
         if merged.is_empty() {
-            loads.push(DumpSegment::new(vbase, p, 0, m));
+            loads.push(piece(k, vbase, p, 0, m));
             continue;
         }
         if merged[0].0 * ps > p {
-            loads.push(DumpSegment::new(vbase, p, 0, merged[0].0 * ps - p));
+            loads.push(piece(k, vbase, p, 0, merged[0].0 * ps - p));
         }
         for (j, &(rs, re)) in merged.iter().enumerate() {
             let start = (rs * ps).max(p);
@@ -958,21 +999,17 @@ fn write_elf(
             } else {
                 vbase.wrapping_add(start - p)
             };
-            loads.push(DumpSegment::new(
-                va,
-                start,
-                file_end - start,
-                mem_end - start,
-            ));
+            loads.push(piece(k, va, start, file_end - start, mem_end - start));
         }
     }
     stats.time_classify = t0.elapsed();
     let t1 = Instant::now();
     let notes = notes_copy(dump);
-    let built = DumpFileBuilder::new(target)
+    let mut built = DumpFileBuilder::new(target)
         .segments(loads.clone())
         .incomplete(true)
         .build(&notes)?;
+    zero_empty_offsets(&mut built.bytes, &loads, target);
     sink.write_at(0, &built.bytes)
         .map_err(write_err("ELF headers", 0))?;
     let total: u64 = loads.iter().map(|l| l.filesz / ps).sum();
@@ -1024,7 +1061,10 @@ fn write_elf(
             stats.pages_unreadable
         ));
     } else {
-        let done = DumpFileBuilder::new(target).segments(loads).build(&notes)?;
+        let mut done = DumpFileBuilder::new(target)
+            .segments(loads.clone())
+            .build(&notes)?;
+        zero_empty_offsets(&mut done.bytes, &loads, target);
         sink.write_at(0, &done.bytes)
             .map_err(write_err("ELF headers", 0))?;
     }

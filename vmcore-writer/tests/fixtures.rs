@@ -420,3 +420,81 @@ fn enospc_leaves_a_readable_incomplete_dump() {
         std::fs::remove_file(&out).unwrap();
     }
 }
+
+#[test]
+fn elf_output_is_makedumpfiles_byte_for_byte_and_vmcore_dmesg_reads_it() {
+    for (name, _, md_input) in inputs() {
+        let arch = arch_of(&name);
+        // Both read the same file here (QEMU dumps: the fixed copy makedumpfile accepts).
+        let dump = Dump::open(&md_input).unwrap();
+        let t = TempDir::new("elf");
+        let md = t.0.join("md.elf");
+        let our = t.0.join("ours.elf");
+        makedumpfile(&arch, &["-E", "-d", "31"], &md_input, &md);
+        ours(&dump, OutputFormat::Elf, 31, &our);
+        if name.contains("kdump") {
+            // The real /proc/vmcore: the whole file is makedumpfile's, byte for byte.
+            let (a, b) = (std::fs::read(&our).unwrap(), std::fs::read(&md).unwrap());
+            let first = a.iter().zip(&b).position(|(x, y)| x != y);
+            assert!(
+                a.len() == b.len() && first.is_none(),
+                "{name}: ours {} bytes, makedumpfile {}, first difference at {first:?}",
+                a.len(),
+                b.len()
+            );
+            eprintln!(
+                "{name}: -E -d 31 identical to makedumpfile's ({} bytes)",
+                a.len()
+            );
+        } else {
+            // QEMU dumps: makedumpfile copies QEMU's section-header fields into its ELF
+            // header and writes part of the non-RAM windows above max_mapnr (VGA, BIOS ROM)
+            // that no mem_map describes; below that, the PT_LOADs must be the same.
+            let (o, m) = (Dump::open(&our).unwrap(), Dump::open(&md).unwrap());
+            let loads = |d: &Dump| -> Vec<(u64, u64, u64, u32)> {
+                let e = d.elf().unwrap();
+                let flags: Vec<u32> = e
+                    .program_headers
+                    .iter()
+                    .filter(|p| p.is_load())
+                    .map(|p| p.flags)
+                    .collect();
+                e.segments
+                    .iter()
+                    .zip(flags)
+                    .filter(|(s, _)| s.paddr < 0xf000_0000)
+                    .map(|(s, f)| (s.paddr, s.filesz, s.memsz, f))
+                    .collect()
+            };
+            assert_eq!(
+                loads(&o),
+                loads(&m),
+                "{name}: PT_LOADs differ from makedumpfile's"
+            );
+            pages_equal(&dump, &o, &format!("{name} -E"), 7);
+            eprintln!(
+                "{name}: -E -d 31 PT_LOADs equal to makedumpfile's ({} below 3.75 GiB)",
+                loads(&o).len()
+            );
+        }
+        if name.contains("kdump") {
+            // kexec-tools' vmcore-dmesg needs the kernel's virtual addresses, which only the
+            // real /proc/vmcore has.
+            let o = Command::new("vmcore-dmesg")
+                .arg(&our)
+                .output()
+                .expect("vmcore-dmesg (kexec-tools)");
+            assert!(
+                o.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let expected =
+                std::fs::read(root().join(format!("dumps/{name}/vmcore-dmesg.txt"))).unwrap();
+            assert!(
+                o.stdout == expected,
+                "{name}: vmcore-dmesg prints another log from our -E output"
+            );
+        }
+    }
+}

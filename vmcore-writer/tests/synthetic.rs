@@ -238,3 +238,49 @@ proptest! {
         }
     }
 }
+
+/// Input pages that cannot be read (here: a file cut short inside its PT_LOAD data, so
+/// reads past the cut fail) are recorded as lost, not as zeros; the capture goes on, keeps
+/// every readable page and marks the dump incomplete.
+#[test]
+fn unreadable_input_pages_are_recorded_as_lost() {
+    let segs = vec![(0x10_0000, pages(&[1, 2, 1, 2, 1, 2, 1, 2], 21))];
+    let mut file = make_dump(Target::x86_64(), &segs);
+    let cut = file.len() - 3 * 4096 - 100;
+    file.truncate(cut);
+    let input = Dump::from_bytes(file).unwrap();
+    for format in [OutputFormat::Kdump(Codec::Lzo), OutputFormat::Elf] {
+        let opts = CaptureOptions {
+            format,
+            dump_level: 0,
+            threads: 2,
+            batch_pages: 1,
+            ..CaptureOptions::default()
+        };
+        let mut sink = VecSink::default();
+        let stats = capture(&input, &opts, &mut sink, &mut |_| {}).unwrap();
+        assert_eq!(stats.pages_unreadable, 4, "{format:?}");
+        assert!(stats.incomplete);
+        let out = Dump::from_bytes(sink.bytes).unwrap();
+        let mut b = vec![0u8; 4096];
+        for (i, page) in segs[0].1.chunks(4096).enumerate() {
+            let pa = 0x10_0000 + i as u64 * 4096;
+            if let Some(k) = out.kdump() {
+                assert!(k.is_incomplete());
+                if i < 4 {
+                    out.read_phys(pa, &mut b).unwrap();
+                    assert_eq!(b, page);
+                } else {
+                    assert_eq!(out.page_state(pa).unwrap(), PageState::Lost, "{pa:#x}");
+                }
+            } else {
+                // ELF cannot mark single pages: the file says incomplete (e_flags).
+                assert_eq!(out.elf().unwrap().header.flags & 1, 1);
+                if i < 4 {
+                    out.read_phys(pa, &mut b).unwrap();
+                    assert_eq!(b, page);
+                }
+            }
+        }
+    }
+}

@@ -807,9 +807,18 @@ impl Writer<'_> {
             let at = self.desc_off + self.flushed_desc * 24;
             let bytes = &self.descs[..keep * 24];
             if let Err(e) = self.sink.write_at(at, bytes) {
-                // One at a time, so that a descriptor is whole or absent.
+                // The bulk write stopped inside the descriptors, perhaps inside one that
+                // straddles a block boundary, whose first bytes landed in an allocated block
+                // (seen on a full tmpfs). Redo them one at a time; where one fails, zero the
+                // part of it before the next 512-byte boundary, so that a descriptor is whole
+                // or zero (lost), never torn.
                 for (k, d) in bytes.chunks(24).enumerate() {
-                    if self.sink.write_at(at + k as u64 * 24, d).is_err() {
+                    let o = at + k as u64 * 24;
+                    if self.sink.write_at(o, d).is_err() {
+                        let boundary = (o / 512 + 1) * 512;
+                        if boundary < o + 24 {
+                            let _ = self.sink.write_at(o, &[0u8; 24][..(boundary - o) as usize]);
+                        }
                         break;
                     }
                 }

@@ -358,7 +358,7 @@ fn enospc_leaves_a_readable_incomplete_dump() {
     let mnt = t.0.join("small");
     std::fs::create_dir(&mnt).unwrap();
     let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=6100k", "tmpfs"])
         .arg(&mnt)
         .status()
         .expect("mount runs (root needed)");

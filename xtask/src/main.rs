@@ -3,6 +3,7 @@
 //! `ci` is what `.ci/run` runs on a clean clone: formatting, lints, docs, then
 //! every test, ending with one summary line (`summary: N passed, N failed`).
 
+mod bench;
 mod ci;
 mod cmd;
 mod e2e;
@@ -18,6 +19,7 @@ commands:
   guest-kexec  arm kdump in a QEMU guest with our static kexec-load, crash it, check the capture kernel
   e2e       crash-and-capture cycles in QEMU with our tools, dumps checked on the host (see docs/TESTING.md)
   demo      one narrated crash-and-capture cycle
+  bench     vmcore-capture against makedumpfile on the fixture dumps: time, size, peak RSS [--rounds N] [DUMP...]
 ";
 
 fn main() {
@@ -35,6 +37,7 @@ fn run() -> Result<()> {
         Some("guest-kexec") => e2e::run_guest_kexec(&args[1..]),
         Some("e2e") => e2e::run_e2e(&args[1..]),
         Some("demo") => e2e::run_demo(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -24,7 +24,9 @@ impl Default for Lzo1x {
 }
 
 fn read32(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[i..i + 4]);
+    u32::from_le_bytes(a)
 }
 
 fn read64(b: &[u8], i: usize) -> u64 {
@@ -34,7 +36,7 @@ fn read64(b: &[u8], i: usize) -> u64 {
 }
 
 fn hash(v: u32) -> usize {
-    (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
+    (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize & ((1 << HASH_BITS) - 1)
 }
 
 fn push_count(out: &mut Vec<u8>, mut n: usize) {

@@ -225,6 +225,15 @@ pub fn lines_after<'a>(console: &'a str, from: &str, n: usize) -> Vec<&'a str> {
     out
 }
 
+/// One e2e run at a time per fixture folder (`<cache>/e2e/.lock`), timed
+/// as a step since another run (e.g. a concurrent `cargo xtask ci`) may
+/// hold it for minutes.
+pub fn lock(steps: &mut Steps, cache: &Path) -> Result<crate::fixtures::CacheLock> {
+    steps.time("wait for the e2e lock", || {
+        crate::fixtures::CacheLock::acquire(&cache.join("e2e"))
+    })
+}
+
 /// A work folder under `<cache>/e2e/<name>`, emptied.
 pub fn work_dir(cache: &Path, name: &str) -> Result<PathBuf> {
     let dir = cache.join("e2e").join(name);

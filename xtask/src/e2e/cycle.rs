@@ -16,9 +16,9 @@
 //!   allowed);
 //! - `vmcore-info --json` names the panicking CPU (pid 1, the init that
 //!   wrote sysrq-c) with a kernel instruction pointer;
-//! - the `-d 1` dump, converted to ELF by `vmcore-capture -E -d 0`, holds
-//!   both markers; the `-d 31` dump, converted the same way, holds no
-//!   anonymous marker;
+//! - the `-d 1` dump, converted to ELF by `vmcore-capture -E -d 1` (zero
+//!   pages left out), holds both markers; the `-d 31` dump, converted the
+//!   same way, holds no anonymous marker;
 //! - the `-F` stream rebuilt with `vmcore-capture -R` gives the same kernel
 //!   log as the `-l` dump.
 
@@ -138,7 +138,7 @@ pub fn run_e2e(args: &[String]) -> Result<()> {
     let mut steps = Steps::new("e2e");
     let result = (|| -> Result<Vec<Outcome>> {
         let kit = kit(&mut steps)?;
-        let _lock = crate::fixtures::CacheLock::acquire(&kit.cache.join("e2e"))?;
+        let _lock = super::lock(&mut steps, &kit.cache)?;
         let mut out = Vec::new();
         for g in matrix {
             out.push(cycle(&kit, *g, &mut steps, false, keep)?);
@@ -177,7 +177,7 @@ pub fn run_demo(args: &[String]) -> Result<()> {
     let mut steps = Steps::new("demo");
     let result = (|| -> Result<Outcome> {
         let kit = kit(&mut steps)?;
-        let _lock = crate::fixtures::CacheLock::acquire(&kit.cache.join("e2e"))?;
+        let _lock = super::lock(&mut steps, &kit.cache)?;
         cycle(
             &kit,
             Guest {
@@ -478,10 +478,10 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
         let anon = format!("{marker}-anon");
         let cache_marker = format!("{marker}-page-cache");
         let z_elf = work.join("dump-z-d1.elf");
-        crate::cmd::run(kit.tool("vmcore-capture").args(["-E", "-d", "0"]).arg(z1).arg(&z_elf))?;
+        crate::cmd::run(kit.tool("vmcore-capture").args(["-E", "-d", "1"]).arg(z1).arg(&z_elf))?;
         let z_counts = count_in_file(&z_elf, &[anon.as_bytes(), cache_marker.as_bytes()])?;
         let l_elf = work.join("dump-l-d31.elf");
-        crate::cmd::run(kit.tool("vmcore-capture").args(["-E", "-d", "0"]).arg(l31).arg(&l_elf))?;
+        crate::cmd::run(kit.tool("vmcore-capture").args(["-E", "-d", "1"]).arg(l31).arg(&l_elf))?;
         let l_counts = count_in_file(&l_elf, &[anon.as_bytes(), cache_marker.as_bytes()])?;
         let line = format!(
             "markers: -z -d 1 holds {} anon + {} page-cache copies; -l -d 31 holds {} anon + {} page-cache",

@@ -64,7 +64,7 @@ fn run_steps(steps: &mut Steps, cpus: u32) -> Result<(std::path::PathBuf, Vec<St
     let tools = steps.time("static kexec-load (cargo build, +crt-static)", || {
         super::static_tools(&["kexec-load"])
     })?;
-    let _lock = crate::fixtures::CacheLock::acquire(&cache.join("e2e"))?;
+    let _lock = super::lock(steps, &cache)?;
     let work = work_dir(&cache, "guest-kexec")?;
     let initrd = work.join("initramfs.cpio");
     steps.time("initramfs (first kernel + capture)", || {

@@ -388,6 +388,13 @@ pub fn capture(
         opts.dump_level & (level::CACHE | level::CACHE_PRIVATE | level::USER | level::FREE) != 0;
     if let Some(k) = &kernel {
         match PageLayout::from_info(k.info(), opts.dump_level, long, big) {
+            Ok(l) if opts.dump_level & level::FREE != 0 && !l.can_find_free() => {
+                // Kernels before 2.6.38 without PG_buddy in VMCOREINFO need the free-list
+                // walk, which this crate does not do: say so rather than keep free pages.
+                return Err(Error::VmcoreInfo {
+                    what: "free pages (dump level 16) need OFFSET(page.private) and PG_buddy or PAGE_BUDDY_MAPCOUNT_VALUE; the free-list walk of older kernels is not implemented".into(),
+                });
+            }
             Ok(l) => {
                 match classify::mem_map_ranges(k, &l, ps.trailing_zeros(), map.max_mapnr) {
                     Ok(r) => ranges = r,

@@ -11,6 +11,7 @@
 //! The guests use the Debian amd64 kernel of the fixture cache, so each
 //! command makes (or reuses) the fixtures first.
 
+mod crash;
 mod cycle;
 mod kexec;
 

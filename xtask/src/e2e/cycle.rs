@@ -94,6 +94,8 @@ struct Kit {
     bin: PathBuf,
     /// Stripped copies for the guests.
     stripped: PathBuf,
+    /// The kernel's `-dbg` vmlinux, for `crash`.
+    vmlinux_dbg: PathBuf,
 }
 
 impl Kit {
@@ -231,7 +233,11 @@ fn kit(steps: &mut Steps) -> Result<Kit> {
                 .arg(bin.join(t)),
         )?;
     }
+    let vmlinux_dbg = steps.time("debug vmlinux for crash (linux-image-*-dbg)", || {
+        super::crash::debug_vmlinux(&cache, &kernel)
+    })?;
     Ok(Kit {
+        vmlinux_dbg,
         image: cache.join(&kernel.image),
         moddir: cache
             .join("kernels")
@@ -469,6 +475,17 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
     })?;
     eprintln!("e2e: {panic_line}");
     proof.push(panic_line);
+
+    say(
+        "Step 5b. The crash utility, with the kernel's debug vmlinux, opens our dump: `log` and `bt`.",
+    );
+    let crash_lines = steps.time(&tag("crash log and bt on the -l -d 31 dump"), || {
+        super::crash::log_and_bt(&kit.vmlinux_dbg, l31)
+    })?;
+    for l in &crash_lines {
+        eprintln!("e2e: {l}");
+    }
+    proof.extend(crash_lines);
 
     say(
         "Step 6. Did the dumps keep what they should? The -d 1 dump keeps every non-zero page,\n\

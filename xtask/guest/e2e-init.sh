@@ -39,6 +39,13 @@ fail() {
 }
 loaded() { cat /sys/kernel/kexec_crash_loaded; }
 
+# kdump-config status --json into /tmp/kdc-$1.json, its key facts on the console.
+kdc() {
+	kdump-config status --json >/tmp/kdc-"$1".json 2>/tmp/kdc-"$1".err ||
+		fail "kdump-config status --json $1 kexec-load -p (exit $?): $(cat /tmp/kdc-"$1".err)"
+	say "kdump-config status --json $1 kexec-load -p: $(grep -E '"(crash_loaded|kexec_crash_size|reserved_total)"' /tmp/kdc-"$1".json | tr -d ' \n')"
+}
+
 # The capture kernel's command line (kexec_file_load appends elfcorehdr=).
 capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=check"
 [ "$mode" = cycle ] && capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=capture kdumprs.marker=$marker"
@@ -110,7 +117,15 @@ ckboot)
 	;;
 cycle)
 	load_modules
+	kdc before
+	grep -q '"crash_loaded": false' /tmp/kdc-before.json ||
+		fail "kdump-config status says a capture kernel is loaded before kexec-load -p"
+	grep -q '"reserved_total": [1-9]' /tmp/kdc-before.json ||
+		fail "kdump-config status sees no crash kernel reservation"
 	arm_kdump
+	kdc after
+	grep -q '"crash_loaded": true' /tmp/kdc-after.json ||
+		fail "kdump-config status does not see the capture kernel kexec-load -p loaded"
 	# The page-cache marker: a file on tmpfs lives only in the page cache.
 	i=0
 	while [ $i -lt 64 ]; do

@@ -79,7 +79,7 @@ const SMALL: [Guest; 2] = [
 ];
 
 /// The static tools of a cycle, stripped of debug info for the initramfs.
-const GUEST_TOOLS: [&str; 2] = ["kexec-load", "vmcore-capture"];
+const GUEST_TOOLS: [&str; 3] = ["kexec-load", "vmcore-capture", "kdump-config"];
 const HOST_TOOLS: [&str; 3] = ["crashkernel", "vmcore-dmesg", "vmcore-info"];
 
 /// What the capture kernel needs to write files on a virtio disk.
@@ -312,7 +312,13 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
             &mods,
         )?
         .finish();
-        let mut first = initramfs(&[("kexec-load", &kit.stripped.join("kexec-load"))], &[])?;
+        let mut first = initramfs(
+            &[
+                ("kexec-load", &kit.stripped.join("kexec-load")),
+                ("kdump-config", &kit.stripped.join("kdump-config")),
+            ],
+            &[],
+        )?;
         first.file("boot/vmlinuz", &std::fs::read(&kit.image)?, 0o644);
         first.file("boot/capture.cpio", &capture, 0o644);
         std::fs::write(&initrd, first.finish())?;

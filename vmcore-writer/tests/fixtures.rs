@@ -213,7 +213,9 @@ fn selected_pages_equal_makedumpfile_at_levels_0_1_17_31() {
 
 #[test]
 fn every_codec_reads_back_identical_through_the_reader_and_libkdumpfile() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/libkdumpfile_pages.py");
+    // The independent page reader the reader's fixture tests use too.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vmcore-reader/tests/support/libkdumpfile_pages.py");
     for (name, input, _) in inputs() {
         let dump = Dump::open(&input).unwrap();
         for codec in [

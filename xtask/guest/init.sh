@@ -12,6 +12,9 @@
 #   kdumprs.mode=capture   (the capture kernel) copy /proc/vmcore onto the
 #                          third virtio disk, print its size, power off
 # kdumprs.marker=TEXT is the marker prefix the probe looks for and writes.
+# kdumprs.anon_mib=N and kdumprs.stale_mib=N size the probe's anonymous and
+# freed memory (64 and 32 by default); kdumprs.inode_files=N creates N empty
+# files on the root (kernel inode and dentry slab; none by default).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /data /out
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -21,10 +24,16 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
 mode=workload
 marker=KDUMP-RS-MARKER
+anon_mib=64
+stale_mib=32
+inode_files=0
 for word in $(cat /proc/cmdline); do
 	case "$word" in
 	kdumprs.mode=*) mode=${word#*=} ;;
 	kdumprs.marker=*) marker=${word#*=} ;;
+	kdumprs.anon_mib=*) anon_mib=${word#*=} ;;
+	kdumprs.stale_mib=*) stale_mib=${word#*=} ;;
+	kdumprs.inode_files=*) inode_files=${word#*=} ;;
 	esac
 done
 
@@ -53,12 +62,18 @@ fi
 mount -t ext4 -o ro /dev/vda /data || fail "mounting the data disk"
 # Page cache of real files: read every file on the data disk.
 cat /data/files/* > /dev/null
-/bin/probe "$marker" /data/marker.bin 64 32 > /out/markers.txt 2> /out/probe-err.txt &
+if [ "$inode_files" -gt 0 ]; then
+	mkdir -p /inodes
+	(cd /inodes && seq 1 "$inode_files" | xargs touch) || fail "creating $inode_files files"
+fi
+/bin/probe "$marker" /data/marker.bin "$anon_mib" "$stale_mib" > /out/markers.txt 2> /out/probe-err.txt &
+# 0.2 s per try: 2.5 minutes for the default 64 MiB, 12 for 1536 MiB.
+tries=$((600 + 2 * anon_mib))
 n=0
 while ! grep -q '^done$' /out/markers.txt 2>/dev/null; do
 	sleep 0.2
 	n=$((n + 1))
-	[ $n -lt 600 ] || fail "probe did not finish: $(cat /out/probe-err.txt)"
+	[ $n -lt $tries ] || fail "probe did not finish: $(cat /out/probe-err.txt)"
 done
 uname -r > /out/release.txt
 cat /proc/iomem > /out/iomem.txt

@@ -6,7 +6,8 @@
 //! The cache is `$KDUMP_FIXTURES`, else `~/.cache/kdump-fixtures`. Every
 //! fixture has a stamp in its folder; a stamped fixture is reused, so a
 //! second run only checks and rewrites `manifest.json`. `--force NAME`
-//! remakes one. `docs/TESTING.md` says how each is made.
+//! remakes one. `--large` adds the opt-in 8 GiB dump, which CI never makes.
+//! `docs/TESTING.md` says how each is made.
 
 pub(crate) mod apt;
 mod ckboots;
@@ -24,17 +25,25 @@ use std::time::Instant;
 /// The environment variable naming the fixture folder (tests read it too).
 pub const ENV: &str = "KDUMP_FIXTURES";
 
-const USAGE: &str = "usage: cargo xtask fixtures [--force NAME]... [--list]
+const USAGE: &str = "usage: cargo xtask fixtures [--large] [--force NAME]... [--list]
 
 Makes (or reuses) every fixture in $KDUMP_FIXTURES (default ~/.cache/kdump-fixtures)
 and ends with the path of manifest.json.
+
+  --large        also make (or reuse) x86_64-8G: x86_64-2G's recipe on 8 GiB of guest
+                 RAM, for `cargo xtask bench` (about 18 GiB of disk; TCG boot, workload
+                 and dumps take about 5 minutes here). Listed under the manifest's `large_dumps`,
+                 which fixture tests do not read. Without --large an existing copy
+                 stays listed and is never made or remade.
 
   --force NAME   remake NAME even if cached: a dump name (x86_64-512M, x86_64-2G,
                  x86_64-kdump-1G, arm64-512M), kernel-ARCH (kernel-amd64, ...),
                  kernels (all seven), dumps (all dumps), tools (refetch arm64
                  busybox and peer sysroot, rebuild the probe, then every dump),
                  kernel-amd64-trixie (Debian 13's amd64 kernel, then its boots),
-                 crashkernel-boots (the crashkernel= boots of both amd64 kernels), or all
+                 crashkernel-boots (the crashkernel= boots of both amd64 kernels), or all;
+                 with --large also x86_64-8G or large (neither `dumps` nor `all`
+                 remakes it)
   --list         print the names and exit
 ";
 
@@ -42,6 +51,8 @@ and ends with the path of manifest.json.
 #[derive(Debug, Default, Clone)]
 pub struct Options {
     pub force: Vec<String>,
+    /// Make the opt-in large dumps too (`--large`).
+    pub large: bool,
 }
 
 impl Options {
@@ -200,6 +211,7 @@ pub fn ensure_with(opts: &Options) -> Result<PathBuf> {
     }
 
     let dumps = dumps::ensure_all(&cache, &kernels, opts, &mut clock)?;
+    let large_dumps = dumps::ensure_large(&cache, &kernels, opts, &mut clock)?;
 
     let bookworm_amd64 = kernels
         .iter()
@@ -219,6 +231,7 @@ pub fn ensure_with(opts: &Options) -> Result<PathBuf> {
         schema: 1,
         kernels,
         dumps,
+        large_dumps,
         crashkernel_boots: Some(crashkernel_boots),
     };
     let path = cache.join("manifest.json");
@@ -243,6 +256,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "--force" => opts
                 .force
                 .push(it.next().context("--force needs a NAME")?.clone()),
+            "--large" => opts.large = true,
             "--list" => {
                 for spec in &kernels::KERNELS {
                     println!("kernel-{}", spec.arch);
@@ -250,6 +264,10 @@ pub fn run(args: &[String]) -> Result<()> {
                 for d in dumps::NAMES {
                     println!("{d}");
                 }
+                for d in dumps::LARGE_NAMES {
+                    println!("{d} (with --large)");
+                }
+                println!("large (with --large: every large dump)");
                 println!("kernel-amd64-trixie");
                 println!("crashkernel-boots");
                 println!("tools");
@@ -277,14 +295,16 @@ pub fn run(args: &[String]) -> Result<()> {
                 .iter()
                 .any(|k| name == format!("kernel-{}", k.arch))
     };
-    if let Some(bad) = opts.force.iter().find(|n| !known(n)) {
+    let large = |name: &str| name == "large" || dumps::LARGE_NAMES.contains(&name);
+    if let Some(bad) = opts.force.iter().find(|n| !known(n) && !large(n)) {
         bail!("--force {bad:?}: no such fixture (see --list)");
     }
-    let dir = if opts.force.is_empty() {
-        ensure()?
-    } else {
-        ensure_with(&opts)?
-    };
+    if !opts.large
+        && let Some(name) = opts.force.iter().find(|n| large(n))
+    {
+        bail!("--force {name}: a large dump, made only with --large");
+    }
+    let dir = ensure_with(&opts)?;
     println!("{}", dir.join("manifest.json").display());
     Ok(())
 }

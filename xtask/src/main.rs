@@ -19,7 +19,7 @@ commands:
   guest-kexec  arm kdump in a QEMU guest with our static kexec-load, crash it, check the capture kernel
   e2e       crash-and-capture cycles in QEMU with our tools, dumps checked on the host (see docs/TESTING.md)
   demo      one narrated crash-and-capture cycle
-  bench     vmcore-capture against makedumpfile on the fixture dumps: time, size, peak RSS [--rounds N] [DUMP...]
+  bench     vmcore-capture against makedumpfile on the fixture dumps (with the opt-in 8 GiB one): time, size, peak RSS [--rounds N] [--no-large] [DUMP...]
 ";
 
 fn main() {

@@ -641,13 +641,14 @@ fn write_kdump(
         for pc in compressors.iter_mut() {
             let res_tx = res_tx.clone();
             scope.spawn(move || {
+                let mut run_buf = Vec::new();
                 loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
                     let Ok((seq, pfns)) = job else { return };
-                    let b = compress_batch(dump, map, &pfns, pc, shared_zero);
+                    let b = compress_batch(dump, map, &pfns, pc, shared_zero, &mut run_buf);
                     if res_tx.send((seq, b)).is_err() {
                         return;
                     }
@@ -851,31 +852,49 @@ fn compress_batch(
     pfns: &[u64],
     pc: &mut PageCompressor,
     shared_zero: bool,
+    run_buf: &mut Vec<u8>,
 ) -> Batch {
     let ps = map.ps as usize;
-    let mut buf = vec![0u8; ps];
     let mut out = Batch {
         data: Vec::with_capacity(pfns.len() * ps / 2),
         items: Vec::with_capacity(pfns.len()),
     };
-    for &pfn in pfns {
-        if map.read_page(dump, pfn, &mut buf).is_err() {
-            out.items.push(Item::Unreadable);
-            continue;
+    let mut k = 0;
+    while k < pfns.len() {
+        // A run of consecutive pfns is read with one call (one `pread` within a segment);
+        // when that fails, page by page, so one bad page does not take its neighbours along.
+        let run = 1 + pfns[k + 1..]
+            .iter()
+            .zip(1u64..)
+            .take_while(|&(&p, d)| p == pfns[k] + d)
+            .count();
+        if run_buf.len() < run * ps {
+            run_buf.resize(run * ps, 0);
         }
-        if shared_zero && is_zero(&buf) {
-            out.items.push(Item::Zero);
-            continue;
+        let pages = &mut run_buf[..run * ps];
+        let whole = dump
+            .read_phys_with(pfns[k] * map.ps, pages, Excluded::Fill(0))
+            .is_ok();
+        for (page, &pfn) in pages.chunks_exact_mut(ps).zip(&pfns[k..k + run]) {
+            if !whole && map.read_page(dump, pfn, page).is_err() {
+                out.items.push(Item::Unreadable);
+                continue;
+            }
+            if shared_zero && is_zero(page) {
+                out.items.push(Item::Zero);
+                continue;
+            }
+            let (bytes, flags) = match pc.compress(page) {
+                Ok((d, f)) => (d, f),
+                Err(_) => (&page[..], 0),
+            };
+            out.data.extend_from_slice(bytes);
+            out.items.push(Item::Data {
+                len: bytes.len(),
+                flags,
+            });
         }
-        let (bytes, flags) = match pc.compress(&buf) {
-            Ok((d, f)) => (d, f),
-            Err(_) => (&buf[..], 0),
-        };
-        out.data.extend_from_slice(bytes);
-        out.items.push(Item::Data {
-            len: bytes.len(),
-            flags,
-        });
+        k += run;
     }
     out
 }

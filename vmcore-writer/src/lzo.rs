@@ -13,8 +13,9 @@ const MAX_DIST: usize = 16384;
 /// A reusable LZO1X compressor (its hash table is kept between pages).
 #[derive(Debug, Clone)]
 pub struct Lzo1x {
-    table: Vec<u32>,
-    generation: u32,
+    /// The last position of each 4-byte hash; position 0 doubles as "none", which is safe
+    /// because every candidate is verified against the input before use.
+    table: Box<[u16; 1 << HASH_BITS]>,
 }
 
 impl Default for Lzo1x {
@@ -39,56 +40,58 @@ fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize & ((1 << HASH_BITS) - 1)
 }
 
-fn push_count(out: &mut Vec<u8>, mut n: usize) {
+/// Appends a length that did not fit its instruction's bits: zero bytes for each 255, then
+/// the rest.
+fn put_count(out: &mut [u8], o: &mut usize, mut n: usize) {
     while n > 255 {
-        out.push(0);
+        out[*o] = 0;
+        *o += 1;
         n -= 255;
     }
-    out.push(n as u8);
+    out[*o] = n as u8;
+    *o += 1;
+}
+
+/// The most an input of `n` bytes can grow to (liblzo2 documents the same bound for
+/// `lzo1x_1`): every literal run costs at most one count byte per 255 literals plus a few.
+pub fn max_compressed_len(n: usize) -> usize {
+    n + n / 16 + 64 + 3
 }
 
 impl Lzo1x {
     /// A compressor.
     pub fn new() -> Lzo1x {
         Lzo1x {
-            table: vec![0; 1 << HASH_BITS],
-            generation: 0,
+            table: Box::new([0; 1 << HASH_BITS]),
         }
     }
 
-    /// Compresses `src` into `out` (cleared first).
+    /// Compresses `src` into `out` (whose previous contents are replaced).
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
-        out.clear();
-        // Table entries hold (generation << 16 | position + 1): stale entries from earlier
-        // pages never match, so the table needs no clearing per page.
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation >= 1 << 15 {
-            self.table.fill(0);
-            self.generation = 1;
-        }
-        let gen_tag = self.generation << 17;
         let n = src.len();
+        let bound = max_compressed_len(n);
+        if out.len() < bound {
+            out.resize(bound, 0);
+        }
+        let buf = out.as_mut_slice();
+        let mut o = 0usize;
         let mut lit_start = 0usize;
         let mut i = 0usize;
-        // Index of the last match's first byte in `out`, to put up to 3 literals in its low bits.
+        // Index of the last match's first byte in `buf`, to put up to 3 literals in its low bits.
         let mut last_match: Option<usize> = None;
-        if (8..1 << 17).contains(&n) {
+        if (8..=1 << 16).contains(&n) {
+            self.table.fill(0);
             let limit = n - 4;
             while i <= limit {
                 let v = read32(src, i);
                 let h = hash(v);
-                let entry = self.table[h];
-                self.table[h] = gen_tag | (i as u32 + 1);
-                let cand = if entry >> 17 == self.generation && entry & 0x1_ffff != 0 {
-                    Some((entry & 0x1_ffff) as usize - 1)
-                } else {
-                    None
-                };
-                let Some(c) = cand.filter(|&c| i - c <= MAX_DIST && read32(src, c) == v) else {
-                    // Step faster through data that keeps failing to match (LZ4's trick).
-                    i += 1 + ((i - lit_start) >> 6);
+                let c = usize::from(self.table[h]);
+                self.table[h] = i as u16;
+                if c >= i || i - c > MAX_DIST || read32(src, c) != v {
+                    // Step faster through data that keeps failing to match (as lzo1x_1 does).
+                    i += 1 + ((i - lit_start) >> 5);
                     continue;
-                };
+                }
                 let mut len = 4;
                 while i + len + 8 <= n {
                     let x = read64(src, c + len) ^ read64(src, i + len);
@@ -103,68 +106,88 @@ impl Lzo1x {
                         len += 1;
                     }
                 }
-                self.literals(src, lit_start, i, out, last_match);
+                put_literals(src, lit_start, i, buf, &mut o, last_match);
                 let dist = i - c;
-                last_match = Some(out.len());
+                last_match = Some(o);
                 if len <= 8 && dist <= 2048 {
                     let d = dist - 1;
-                    out.push((((len - 1) << 5) | ((d & 7) << 2)) as u8);
-                    out.push((d >> 3) as u8);
+                    buf[o] = (((len - 1) << 5) | ((d & 7) << 2)) as u8;
+                    buf[o + 1] = (d >> 3) as u8;
+                    o += 2;
                 } else {
                     if len - 2 <= 31 {
-                        out.push(32 | (len - 2) as u8);
+                        buf[o] = 32 | (len - 2) as u8;
+                        o += 1;
                     } else {
-                        out.push(32);
-                        push_count(out, len - 2 - 31);
+                        buf[o] = 32;
+                        o += 1;
+                        put_count(buf, &mut o, len - 2 - 31);
                     }
                     let d = (dist - 1) << 2;
-                    out.push(d as u8);
-                    out.push((d >> 8) as u8);
+                    buf[o] = d as u8;
+                    buf[o + 1] = (d >> 8) as u8;
+                    o += 2;
                 }
                 // Hash a position inside the match to find later repeats.
                 if len > 8 && i + len - 4 <= limit {
                     let p = i + len - 4;
-                    self.table[hash(read32(src, p))] = gen_tag | (p as u32 + 1);
+                    self.table[hash(read32(src, p))] = p as u16;
                 }
                 i += len;
                 lit_start = i;
             }
         }
-        self.literals(src, lit_start, n, out, last_match);
-        out.extend_from_slice(&[0x11, 0, 0]);
+        put_literals(src, lit_start, n, buf, &mut o, last_match);
+        buf[o..o + 3].copy_from_slice(&[0x11, 0, 0]);
+        out.truncate(o + 3);
     }
+}
 
-    fn literals(
-        &self,
-        src: &[u8],
-        from: usize,
-        to: usize,
-        out: &mut Vec<u8>,
-        last_match: Option<usize>,
-    ) {
-        let count = to - from;
-        if count == 0 {
-            return;
-        }
-        match last_match {
-            None if count <= 238 => out.push((17 + count) as u8),
-            Some(m) if count <= 3 => {
-                // The low two bits of the match's distance byte: byte 0 for M2, the
-                // first distance byte for M3 (the last two bytes of the instruction, low first).
-                let at = if out[m] >= 64 { m } else { out.len() - 2 };
-                out[at] |= count as u8;
-            }
-            _ => {
-                if count - 3 <= 15 {
-                    out.push((count - 3) as u8);
-                } else {
-                    out.push(0);
-                    push_count(out, count - 3 - 15);
-                }
-            }
-        }
-        out.extend_from_slice(&src[from..to]);
+/// Emits the literals `src[from..to]`: folded into the previous match's low bits when there
+/// are 1 to 3 after a match, as a first-instruction run at the start, or as a literal
+/// instruction otherwise.
+#[inline(always)]
+fn put_literals(
+    src: &[u8],
+    from: usize,
+    to: usize,
+    buf: &mut [u8],
+    o: &mut usize,
+    last_match: Option<usize>,
+) {
+    let count = to - from;
+    if count == 0 {
+        return;
     }
+    match last_match {
+        None if count <= 238 => {
+            buf[*o] = (17 + count) as u8;
+            *o += 1;
+        }
+        Some(m) if count <= 3 => {
+            // The low two bits of the match's distance byte: byte 0 for M2, the
+            // first distance byte for M3 (the last two bytes of the instruction, low first).
+            let at = if buf[m] >= 64 { m } else { *o - 2 };
+            buf[at] |= count as u8;
+        }
+        _ => {
+            if count - 3 <= 15 {
+                buf[*o] = (count - 3) as u8;
+                *o += 1;
+            } else {
+                buf[*o] = 0;
+                *o += 1;
+                put_count(buf, o, count - 3 - 15);
+            }
+        }
+    }
+    // Short runs copy 16 bytes when both sides have room; the surplus is overwritten next.
+    if count <= 16 && from + 16 <= src.len() && *o + 16 <= buf.len() {
+        buf[*o..*o + 16].copy_from_slice(&src[from..from + 16]);
+    } else {
+        buf[*o..*o + count].copy_from_slice(&src[from..to]);
+    }
+    *o += count;
 }
 
 #[cfg(test)]

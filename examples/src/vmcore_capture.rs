@@ -81,6 +81,9 @@ struct Cli {
     /// Show progress on stderr (a bar on a terminal, plain lines otherwise).
     #[arg(long)]
     progress: bool,
+    /// Overwrite DUMPFILE (or LOGFILE) when it already exists.
+    #[arg(short = 'f')]
+    force: bool,
     /// Write statistics as JSON to FILE.
     #[arg(long = "stats-json", value_name = "FILE")]
     stats_json: Option<PathBuf>,
@@ -135,7 +138,7 @@ fn run(cli: &Cli) -> Result<i32, String> {
         let [out] = cli.files.as_slice() else {
             return Err("-R takes exactly one DUMPFILE (the stream comes on stdin)".into());
         };
-        let file = create(out)?;
+        let file = create(out, cli.force)?;
         let mut sink = FileSink::new(file, cli.limit);
         let stdin = std::io::stdin();
         let r = rebuild(&mut stdin.lock(), &mut sink).map_err(|e| e.to_string())?;
@@ -155,7 +158,7 @@ fn run(cli: &Cli) -> Result<i32, String> {
         let dump = Dump::open(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
         let kernel = Kernel::new(&dump).map_err(|e| format!("{}: {e}", vmcore.display()))?;
         let text = read_log(&kernel).map_err(|e| format!("{}: {e}", vmcore.display()))?;
-        let mut f = std::io::BufWriter::new(create(log)?);
+        let mut f = std::io::BufWriter::new(create(log, cli.force)?);
         text.write_dmesg(&mut f)
             .and_then(|()| f.flush())
             .map_err(|e| format!("{}: {e}", log.display()))?;
@@ -200,7 +203,7 @@ fn run(cli: &Cli) -> Result<i32, String> {
     let mut report = |p: &Progress| bar.update(p);
     let result = match out {
         Some(path) => {
-            let file = create(path)?;
+            let file = create(path, cli.force)?;
             let mut sink = FileSink::new(file, cli.limit);
             capture(&dump, &opts, &mut sink, &mut report)
         }
@@ -253,13 +256,17 @@ fn run(cli: &Cli) -> Result<i32, String> {
     Ok(0)
 }
 
-fn create(path: &std::path::Path) -> Result<std::fs::File, String> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))
+/// Creates the output; an existing file is an error unless `force` (makedumpfile's `-f`),
+/// which replaces it.
+fn create(path: &std::path::Path, force: bool) -> Result<std::fs::File, String> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true);
+    if force {
+        o.create(true).truncate(true);
+    } else {
+        o.create_new(true);
+    }
+    o.open(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn peak_rss() -> Option<u64> {

@@ -1,6 +1,7 @@
 //! `vmcore-capture` end to end on synthetic dumps: makedumpfile's option spellings, exit
 //! codes, the flattened stream through `-R`, `-L`, `--stats-json`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -107,6 +108,23 @@ fn makedumpfile_command_lines_write_readable_dumps() {
         // The output exists now: refused, as makedumpfile refuses.
         let again = bin().args(&args).arg(&vmcore).arg(&out).output().unwrap();
         assert_eq!(again.status.code(), Some(1));
+        // With -f it is replaced (first made longer, so a stale tail would show).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&out)
+            .unwrap()
+            .write_all(&[0xa5; 8192])
+            .unwrap();
+        let forced = bin()
+            .args(&args)
+            .arg("-f")
+            .arg(&vmcore)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(forced.status.code(), Some(0), "{args:?} -f");
+        assert!(!std::fs::read(&out).unwrap().ends_with(&[0xa5; 8192]));
+        check(&out, &ram);
     }
     // Usage errors exit 2.
     for bad in [
@@ -172,7 +190,6 @@ fn flattened_stream_through_rearrange_equals_the_direct_file() {
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
     child.stdin.take().unwrap().write_all(&stream).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(1));
 }

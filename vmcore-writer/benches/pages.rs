@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vmcore_reader::{Dump, PhysMemory};
+use vmcore_writer::bitmap;
 use vmcore_writer::codec::is_zero;
 use vmcore_writer::{Codec, PageCompressor};
 
@@ -226,37 +227,14 @@ fn runs_bitmap(pfns: u64, set_mean: u64, clear_mean: u64, seed: u64) -> Vec<u8> 
     b
 }
 
-/// The walk capture's producer does over bitmap 2 (`capture.rs`: one `bit()` test per pfn).
-/// The function is private, so this is a copy of its loop; keep the two alike.
+/// The walk capture's producer did before `bitmap::set_bits`: one bit test per pfn.
 fn scan_per_bit(b: &[u8], n: u64, out: &mut Vec<u64>) {
-    let bit = |i: u64| b[(i >> 3) as usize] & (1 << (i & 7)) != 0;
-    out.extend((0..n).filter(|&i| bit(i)));
+    out.extend((0..n).filter(|&i| bitmap::bit(b, i)));
 }
 
-/// The same walk a 64-bit word at a time, skipping clear words and jumping between set bits.
+/// The producer's walk over bitmap 2 (`bitmap::set_bits`, a word at a time).
 fn scan_per_word(b: &[u8], n: u64, out: &mut Vec<u64>) {
-    let mut chunks = b.chunks_exact(8);
-    let mut base = 0u64;
-    for c in &mut chunks {
-        let mut w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        while w != 0 {
-            let i = base + u64::from(w.trailing_zeros());
-            if i >= n {
-                return;
-            }
-            out.push(i);
-            w &= w - 1;
-        }
-        base += 64;
-    }
-    for (k, &byte) in chunks.remainder().iter().enumerate() {
-        for j in 0..8 {
-            let i = base + 8 * k as u64 + j;
-            if i < n && byte & (1 << j) != 0 {
-                out.push(i);
-            }
-        }
-    }
+    out.extend(bitmap::set_bits(b, n));
 }
 
 fn bitmap_scan(c: &mut Criterion) {
@@ -296,14 +274,9 @@ fn bitmap_scan(c: &mut Criterion) {
                 out.len()
             })
         });
-        // `count_bits()` in capture.rs, per cycle for the statistics.
+        // Per cycle, for the statistics.
         g.bench_function(BenchmarkId::new("count-bits", name), |bch| {
-            bch.iter(|| {
-                black_box(b)
-                    .iter()
-                    .map(|x| u64::from(x.count_ones()))
-                    .sum::<u64>()
-            })
+            bch.iter(|| bitmap::count_bits(black_box(b)))
         });
     }
     g.finish();

@@ -21,6 +21,7 @@ use elfcorehdr::{Class, DumpFileBuilder, DumpSegment, Endian, Notes, Target};
 use vmcore_reader::kdump::{ByteOrder, WordSize};
 use vmcore_reader::{Dump, Excluded, Kernel, PhysMemory};
 
+use crate::bitmap::{bit, count_bits, set_bits};
 use crate::classify::{self, ExcludedCounts, MemMapRange, PageLayout, level};
 use crate::codec::{Codec, PageCompressor, is_zero};
 use crate::error::{Error, Result, add, mul};
@@ -205,14 +206,6 @@ impl InputMap {
             Err(_) => Err(()),
         }
     }
-}
-
-fn bit(b: &[u8], i: u64) -> bool {
-    b[(i >> 3) as usize] & (1 << (i & 7)) != 0
-}
-
-fn count_bits(b: &[u8]) -> u64 {
-    b.iter().map(|x| u64::from(x.count_ones())).sum()
 }
 
 /// The classification context: VMCOREINFO's page layout and the mem_map ranges.
@@ -617,7 +610,7 @@ fn write_kdump(
                     }
                 };
                 let mut group = Vec::with_capacity(batch);
-                for i in (0..e - s).filter(|&i| bit(&b2, i)) {
+                for i in set_bits(&b2, e - s) {
                     group.push(s + i);
                     if group.len() == batch {
                         if stop.load(std::sync::atomic::Ordering::Relaxed)

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bitmap;
 mod capture;
 pub mod classify;
 pub mod codec;

@@ -104,68 +104,44 @@ impl PageCompressor {
     /// compressed form when it is smaller than the page, else the page itself with flags 0.
     pub fn compress<'a>(&'a mut self, page: &'a [u8]) -> Result<(&'a [u8], u32)> {
         let n = page.len();
-        self.out.clear();
-        let ok = match self.codec {
-            Codec::None => false,
-            Codec::Zlib => {
-                let Some(z) = self.zlib.as_mut() else {
-                    return Ok((page, 0));
-                };
-                // Room for one byte less than the page: what does not fit is stored raw.
-                self.out.resize(n.saturating_sub(1), 0);
-                match z.zlib_compress(page, &mut self.out) {
-                    Ok(len) => {
-                        self.out.truncate(len);
-                        true
-                    }
-                    Err(CompressionError::InsufficientSpace) => false,
-                }
-            }
-            Codec::Lzo => {
-                let Some(d) = self.lzo.as_mut() else {
-                    return Ok((page, 0));
-                };
-                d.compress(page, &mut self.out);
-                true
-            }
-            Codec::Snappy => {
-                let Some(s) = self.snappy.as_mut() else {
-                    return Ok((page, 0));
-                };
-                self.out.resize(snap::raw::max_compress_len(n), 0);
-                match s.compress(page, &mut self.out) {
-                    Ok(len) => {
-                        self.out.truncate(len);
-                        true
-                    }
-                    Err(e) => {
-                        return Err(Error::Codec {
-                            codec: "snappy",
-                            detail: e.to_string(),
-                        });
-                    }
-                }
-            }
-            Codec::Zstd => {
-                let Some(z) = self.zstd.as_mut() else {
-                    return Ok((page, 0));
-                };
-                self.out.reserve(zstd::zstd_safe::compress_bound(n));
-                match z.compress_to_buffer(page, &mut self.out) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        return Err(Error::Codec {
-                            codec: "zstd",
-                            detail: e.to_string(),
-                        });
-                    }
-                }
-            }
+        // One buffer, sized once for the largest output any codec may produce, and never
+        // truncated, so no call pays for zeroing it again.
+        let room = crate::lzo::max_compressed_len(n)
+            .max(snap::raw::max_compress_len(n))
+            .max(zstd::zstd_safe::compress_bound(n));
+        if self.out.len() < room {
+            self.out.resize(room, 0);
+        }
+        let out = self.out.as_mut_slice();
+        let len = match self.codec {
+            Codec::None => None,
+            // Room for one byte less than the page: what does not fit is stored raw.
+            Codec::Zlib => match self.zlib.as_mut() {
+                Some(z) => match z.zlib_compress(page, &mut out[..n.saturating_sub(1)]) {
+                    Ok(len) => Some(len),
+                    Err(CompressionError::InsufficientSpace) => None,
+                },
+                None => None,
+            },
+            Codec::Lzo => self.lzo.as_mut().map(|d| d.compress_into(page, out)),
+            Codec::Snappy => match self.snappy.as_mut() {
+                Some(s) => Some(s.compress(page, out).map_err(|e| Error::Codec {
+                    codec: "snappy",
+                    detail: e.to_string(),
+                })?),
+                None => None,
+            },
+            Codec::Zstd => match self.zstd.as_mut() {
+                Some(z) => Some(z.compress_to_buffer(page, out).map_err(|e| Error::Codec {
+                    codec: "zstd",
+                    detail: e.to_string(),
+                })?),
+                None => None,
+            },
         };
-        if ok && !self.out.is_empty() && self.out.len() < n {
-            Ok((&self.out, self.codec.flag()))
-        } else {
-            Ok((page, 0))
+        match len {
+            Some(len) if len > 0 && len < n => Ok((&self.out[..len], self.codec.flag())),
+            _ => Ok((page, 0)),
         }
     }
 }

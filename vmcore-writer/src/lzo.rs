@@ -40,6 +40,50 @@ fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize & ((1 << HASH_BITS) - 1)
 }
 
+/// The next position from `i` whose 4 bytes were seen before within [`MAX_DIST`], and that
+/// earlier position; `None` when the input ends first.
+#[inline(always)]
+fn find_match(
+    table: &mut [u16; 1 << HASH_BITS],
+    src: &[u8],
+    mut i: usize,
+    lit_start: usize,
+    limit: usize,
+) -> Option<(usize, usize)> {
+    while i <= limit {
+        let v = read32(src, i);
+        let h = hash(v);
+        let c = usize::from(table[h]);
+        table[h] = i as u16;
+        if c < i && i - c <= MAX_DIST && read32(src, c) == v {
+            return Some((i, c));
+        }
+        // Step faster through data that keeps failing to match (as lzo1x_1 does).
+        i += 1 + ((i - lit_start) >> 5);
+    }
+    None
+}
+
+/// How many bytes from `i` repeat those from `c` (`c < i`; the first 4 are known equal).
+#[inline(always)]
+fn match_len(src: &[u8], c: usize, i: usize) -> usize {
+    let (a, b) = (&src[c + 4..], &src[i + 4..]);
+    let mut len = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let d = read64(x, 0) ^ read64(y, 0);
+        if d != 0 {
+            return 4 + len + (d.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    4 + len
+        + a[len..]
+            .iter()
+            .zip(&b[len..])
+            .take_while(|(x, y)| x == y)
+            .count()
+}
+
 /// Appends a length that did not fit its instruction's bits: zero bytes for each 255, then
 /// the rest.
 fn put_count(out: &mut [u8], o: &mut usize, mut n: usize) {
@@ -68,12 +112,21 @@ impl Lzo1x {
 
     /// Compresses `src` into `out` (whose previous contents are replaced).
     pub fn compress(&mut self, src: &[u8], out: &mut Vec<u8>) {
+        out.resize(max_compressed_len(src.len()), 0);
+        let len = self.compress_into(src, out);
+        out.truncate(len);
+    }
+
+    /// Compresses `src` into the front of `buf` and returns the compressed length; `buf`
+    /// must hold at least [`max_compressed_len`]`(src.len())` bytes (it panics otherwise).
+    /// Reusing one such buffer spares the zeroing [`Lzo1x::compress`] does per call.
+    pub fn compress_into(&mut self, src: &[u8], buf: &mut [u8]) -> usize {
         let n = src.len();
-        let bound = max_compressed_len(n);
-        if out.len() < bound {
-            out.resize(bound, 0);
-        }
-        let buf = out.as_mut_slice();
+        assert!(
+            buf.len() >= max_compressed_len(n),
+            "LZO output buffer of {} bytes for {n} input bytes",
+            buf.len()
+        );
         let mut o = 0usize;
         let mut lit_start = 0usize;
         let mut i = 0usize;
@@ -82,30 +135,9 @@ impl Lzo1x {
         if (8..=1 << 16).contains(&n) {
             self.table.fill(0);
             let limit = n - 4;
-            while i <= limit {
-                let v = read32(src, i);
-                let h = hash(v);
-                let c = usize::from(self.table[h]);
-                self.table[h] = i as u16;
-                if c >= i || i - c > MAX_DIST || read32(src, c) != v {
-                    // Step faster through data that keeps failing to match (as lzo1x_1 does).
-                    i += 1 + ((i - lit_start) >> 5);
-                    continue;
-                }
-                let mut len = 4;
-                while i + len + 8 <= n {
-                    let x = read64(src, c + len) ^ read64(src, i + len);
-                    if x != 0 {
-                        len += (x.trailing_zeros() / 8) as usize;
-                        break;
-                    }
-                    len += 8;
-                }
-                if i + len + 8 > n {
-                    while i + len < n && src[c + len] == src[i + len] {
-                        len += 1;
-                    }
-                }
+            while let Some((at, c)) = find_match(&mut self.table, src, i, lit_start, limit) {
+                i = at;
+                let len = match_len(src, c, i);
                 put_literals(src, lit_start, i, buf, &mut o, last_match);
                 let dist = i - c;
                 last_match = Some(o);
@@ -139,7 +171,7 @@ impl Lzo1x {
         }
         put_literals(src, lit_start, n, buf, &mut o, last_match);
         buf[o..o + 3].copy_from_slice(&[0x11, 0, 0]);
-        out.truncate(o + 3);
+        o + 3
     }
 }
 

@@ -8,7 +8,7 @@
 //! the page. Facts: makedumpfile `makedumpfile.c` (`write_kdump_pages_cyclic`,
 //! `compress_page`), `diskdump_mod.h` (`DUMP_DH_COMPRESSED_*`).
 
-use libdeflater::{CompressionError, CompressionLvl, Compressor};
+use libdeflater::{CompressionLvl, Compressor};
 
 use crate::error::{Error, Result};
 
@@ -116,13 +116,10 @@ impl PageCompressor {
         let len = match self.codec {
             Codec::None => None,
             // Room for one byte less than the page: what does not fit is stored raw.
-            Codec::Zlib => match self.zlib.as_mut() {
-                Some(z) => match z.zlib_compress(page, &mut out[..n.saturating_sub(1)]) {
-                    Ok(len) => Some(len),
-                    Err(CompressionError::InsufficientSpace) => None,
-                },
-                None => None,
-            },
+            Codec::Zlib => self
+                .zlib
+                .as_mut()
+                .and_then(|z| z.zlib_compress(page, &mut out[..n.saturating_sub(1)]).ok()),
             Codec::Lzo => self.lzo.as_mut().map(|d| d.compress_into(page, out)),
             Codec::Snappy => match self.snappy.as_mut() {
                 Some(s) => Some(s.compress(page, out).map_err(|e| Error::Codec {

@@ -70,6 +70,11 @@ impl Arm64 {
 
     /// Translates `vaddr` by walking the page tables.
     pub fn translate(&self, dump: &Dump, vaddr: u64) -> Result<u64> {
+        self.translate_span(dump, vaddr).map(|(pa, _)| pa)
+    }
+
+    /// [`Arm64::translate`], with the bytes left in the page or block that maps `vaddr`.
+    pub fn translate_span(&self, dump: &Dump, vaddr: u64) -> Result<(u64, u64)> {
         let bits = self.page_shift - 3;
         let levels = (self.va_bits - self.page_shift).div_ceil(bits);
         let mut table = self.root;
@@ -99,11 +104,12 @@ impl Arm64 {
                 if !is_table {
                     return Err(not_mapped());
                 }
-                return Ok(oa | (vaddr & ((1u64 << shift) - 1)));
+                let mask = (1u64 << shift) - 1;
+                return Ok((oa | (vaddr & mask), mask + 1 - (vaddr & mask)));
             }
             if !is_table {
                 let mask = (1u64 << shift) - 1;
-                return Ok((oa & !mask) | (vaddr & mask));
+                return Ok(((oa & !mask) | (vaddr & mask), mask + 1 - (vaddr & mask)));
             }
             table = oa;
         }

@@ -244,13 +244,19 @@ impl<'d> Kernel<'d> {
 
     /// Translates a kernel virtual address to a physical address.
     pub fn translate(&self, vaddr: u64) -> Result<u64> {
+        self.translate_span(vaddr).map(|(pa, _)| pa)
+    }
+
+    /// Translates `vaddr`, with how many bytes from it are physically contiguous (to the
+    /// end of the page, huge page or block that maps it).
+    pub fn translate_span(&self, vaddr: u64) -> Result<(u64, u64)> {
         match &self.translation {
-            Some(Translation::X86_64(x)) => x.translate(self.dump, vaddr),
-            Some(Translation::Arm64(a)) => a.translate(self.dump, vaddr),
+            Some(Translation::X86_64(x)) => x.translate_span(self.dump, vaddr),
+            Some(Translation::Arm64(a)) => a.translate_span(self.dump, vaddr),
             Some(Translation::ElfVaddr(maps)) => maps
                 .iter()
                 .find(|&&(v, _, len)| vaddr >= v && vaddr - v < len)
-                .map(|&(v, p, _)| p.wrapping_add(vaddr - v))
+                .map(|&(v, p, len)| (p.wrapping_add(vaddr - v), len - (vaddr - v)))
                 .ok_or(Error::NotMapped {
                     vaddr,
                     level: 0,
@@ -263,14 +269,14 @@ impl<'d> Kernel<'d> {
         }
     }
 
-    /// Reads kernel virtual memory.
+    /// Reads kernel virtual memory, one physically contiguous piece at a time (a whole
+    /// huge page or block in one read).
     pub fn read_virt(&self, vaddr: u64, buf: &mut [u8]) -> Result<()> {
         let mut done = 0usize;
         while done < buf.len() {
             let va = vaddr.wrapping_add(done as u64);
-            let pa = self.translate(va)?;
-            let in_page = 4096 - (va & 4095);
-            let n = (in_page.min((buf.len() - done) as u64)) as usize;
+            let (pa, span) = self.translate_span(va)?;
+            let n = (span.max(1).min((buf.len() - done) as u64)) as usize;
             self.dump.read_phys(pa, &mut buf[done..done + n])?;
             done += n;
         }

@@ -91,14 +91,26 @@ impl X86_64 {
 
     /// Translates `vaddr`.
     pub fn translate(&self, dump: &Dump, vaddr: u64) -> Result<u64> {
+        self.translate_span(dump, vaddr).map(|(pa, _)| pa)
+    }
+
+    /// Translates `vaddr`, with the number of bytes from it that stay physically contiguous
+    /// (to the end of its 4 KiB, 2 MiB or 1 GiB page, or of the kernel-text map).
+    pub fn translate_span(&self, dump: &Dump, vaddr: u64) -> Result<(u64, u64)> {
         if let Some(p) = self.kernel_text(vaddr) {
-            return Ok(p);
+            let off = vaddr - START_KERNEL_MAP;
+            return Ok((p, self.kernel_image_size - off));
         }
-        self.walk(dump, vaddr)
+        self.walk_span(dump, vaddr)
     }
 
     /// Walks the page tables from [`X86_64::root`].
     pub fn walk(&self, dump: &Dump, vaddr: u64) -> Result<u64> {
+        self.walk_span(dump, vaddr).map(|(pa, _)| pa)
+    }
+
+    /// [`X86_64::walk`], with the bytes left in the page that maps `vaddr`.
+    pub fn walk_span(&self, dump: &Dump, vaddr: u64) -> Result<(u64, u64)> {
         let levels: u8 = if self.five_level { 5 } else { 4 };
         let mut table = self.root;
         for level in (1..=levels).rev() {
@@ -116,7 +128,8 @@ impl X86_64 {
             }
             let page_mask = (1u64 << shift) - 1;
             if level == 1 || (level <= 3 && entry & 0x80 != 0) {
-                return Ok((entry & PHYS_MASK & !page_mask) | (vaddr & page_mask));
+                let pa = (entry & PHYS_MASK & !page_mask) | (vaddr & page_mask);
+                return Ok((pa, page_mask + 1 - (vaddr & page_mask)));
             }
             table = entry & PHYS_MASK & !0xfff;
         }

@@ -95,6 +95,11 @@ fn walks_every_granule_and_va_size() {
             target | (va & page_mask),
             "{shift} {va_bits}"
         );
+        assert_eq!(
+            k.translate_span(va).unwrap(),
+            (target | (va & page_mask), page_mask + 1 - (va & page_mask)),
+            "{shift} {va_bits} span"
+        );
         // The neighbouring page has no descriptor.
         let err = k.translate(va ^ page).unwrap_err();
         assert!(
@@ -114,6 +119,11 @@ fn walks_every_granule_and_va_size() {
                 k.translate(va).unwrap(),
                 block_pa | (va & ((1u64 << block_shift) - 1)),
                 "{shift} {va_bits} block"
+            );
+            assert_eq!(
+                k.translate_span(va).unwrap().1,
+                (1u64 << block_shift) - (va & ((1u64 << block_shift) - 1)),
+                "{shift} {va_bits} block span"
             );
         }
     }

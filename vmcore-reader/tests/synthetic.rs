@@ -145,6 +145,21 @@ fn x86_64_page_walk_handles_1g_2m_and_4k_pages() {
             .unwrap(),
         0x100_5007
     );
+    // The span runs to the end of the page that maps the address: 1 GiB, 2 MiB, 4 KiB.
+    assert_eq!(
+        kern.translate_span(SYNTH_DIRECT_MAP + 0x123).unwrap(),
+        (0x4000_0123, (1 << 30) - 0x123)
+    );
+    assert_eq!(
+        kern.translate_span(SYNTH_DIRECT_MAP + (1 << 30) + 0x1234)
+            .unwrap(),
+        (0x100_1234, (2 << 20) - 0x1234)
+    );
+    assert_eq!(
+        kern.translate_span(SYNTH_DIRECT_MAP + (1 << 30) + (2 << 20) + 5 * 4096 + 7)
+            .unwrap(),
+        (0x100_5007, 4096 - 7)
+    );
     assert!(matches!(
         kern.translate(SYNTH_DIRECT_MAP + (2 << 30)),
         Err(Error::NotMapped { level: 3, .. })

@@ -213,10 +213,65 @@ struct Selector<'k, 'd> {
     kernel: Option<&'k Kernel<'d>>,
     layout: Option<PageLayout>,
     ranges: Vec<MemMapRange>,
+    threads: usize,
 }
 
+/// Pfns per part when a cycle is classified on several threads. Buddy blocks, compound and
+/// huge pages are aligned to their size, and none of x86_64's (1 GiB at most) or arm64's
+/// 4K/64K-granule ones (16 GiB at most with 64 KiB pages) spans 2^18 pfns, so a part never
+/// starts at a tail page whose head is in another part.
+const PART_PFNS: u64 = 1 << 18;
+
 impl Selector<'_, '_> {
+    /// Bitmaps 1 and 2 for pfns `[start, end)` (`start` a multiple of [`PART_PFNS`] or of
+    /// the cycle), classified in parts on up to `threads` threads.
     fn cycle(
+        &self,
+        map: &InputMap,
+        start: u64,
+        end: u64,
+        stats: &mut CaptureStats,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let parts: Vec<(u64, u64)> = (start..end)
+            .step_by(PART_PFNS as usize)
+            .map(|s| (s, (s + PART_PFNS).min(end)))
+            .collect();
+        let workers = self.threads.min(parts.len());
+        if workers <= 1 || !start.is_multiple_of(8) {
+            return self.classify_part(map, start, end, stats);
+        }
+        let mut done: Vec<(usize, Vec<u8>, Vec<u8>, CaptureStats)> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let parts = &parts;
+                    sc.spawn(move || {
+                        let mut out = Vec::new();
+                        for (k, &(s, e)) in parts.iter().enumerate().skip(w).step_by(workers) {
+                            let mut st = CaptureStats::default();
+                            let (b1, b2) = self.classify_part(map, s, e, &mut st);
+                            out.push((k, b1, b2, st));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        done.sort_by_key(|d| d.0);
+        let (mut b1, mut b2) = (Vec::new(), Vec::new());
+        for (_, p1, p2, st) in done {
+            b1.extend_from_slice(&p1);
+            b2.extend_from_slice(&p2);
+            stats.memmap_unreadable += st.memmap_unreadable;
+            stats.excluded.add(&st.excluded);
+        }
+        (b1, b2)
+    }
+
+    fn classify_part(
         &self,
         map: &InputMap,
         start: u64,
@@ -343,6 +398,7 @@ enum Item {
 }
 
 /// A batch of pages, read and compressed by one worker: the stored bytes back to back.
+#[derive(Default)]
 struct Batch {
     data: Vec<u8>,
     items: Vec<Item>,
@@ -414,6 +470,7 @@ pub fn capture(
         kernel: kernel.as_ref(),
         layout,
         ranges,
+        threads: opts.threads.max(1),
     };
     let cycle = (opts.cycle_pfns.max(1 << 15) / (1 << 15)) * (1 << 15);
     let mut stats = CaptureStats {
@@ -590,6 +647,7 @@ fn write_kdump(
     };
     let batch = opts.batch_pages.max(1);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let spare = std::sync::Mutex::new(Vec::<Batch>::new());
     let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u64>)>(2 * threads);
     let job_rx = std::sync::Mutex::new(job_rx);
     let (res_tx, res_rx) = std::sync::mpsc::sync_channel::<(u64, Batch)>(2 * threads);
@@ -631,6 +689,7 @@ fn write_kdump(
         });
         // Workers: read, test for zero, compress.
         let job_rx = &job_rx;
+        let spare = &spare;
         for pc in compressors.iter_mut() {
             let res_tx = res_tx.clone();
             scope.spawn(move || {
@@ -641,7 +700,12 @@ fn write_kdump(
                         Err(_) => return,
                     };
                     let Ok((seq, pfns)) = job else { return };
-                    let b = compress_batch(dump, map, &pfns, pc, shared_zero, &mut run_buf);
+                    let mut b = spare
+                        .lock()
+                        .ok()
+                        .and_then(|mut v| v.pop())
+                        .unwrap_or_default();
+                    compress_batch(dump, map, &pfns, pc, shared_zero, &mut run_buf, &mut b);
                     if res_tx.send((seq, b)).is_err() {
                         return;
                     }
@@ -684,6 +748,11 @@ fn write_kdump(
                     }
                 }
                 done += b.items.len() as u64;
+                if let Ok(mut v) = spare.lock()
+                    && v.len() < 4 * threads
+                {
+                    v.push(b);
+                }
                 progress(&Progress {
                     phase: Phase::Write,
                     done,
@@ -839,6 +908,9 @@ impl Writer<'_> {
     }
 }
 
+/// Reads, tests and compresses the pages `pfns` into `out` (emptied first; a batch the
+/// writer is done with, so its buffers are reused rather than allocated and faulted in
+/// again).
 fn compress_batch(
     dump: &Dump,
     map: &InputMap,
@@ -846,12 +918,11 @@ fn compress_batch(
     pc: &mut PageCompressor,
     shared_zero: bool,
     run_buf: &mut Vec<u8>,
-) -> Batch {
+    out: &mut Batch,
+) {
     let ps = map.ps as usize;
-    let mut out = Batch {
-        data: Vec::with_capacity(pfns.len() * ps / 2),
-        items: Vec::with_capacity(pfns.len()),
-    };
+    out.data.clear();
+    out.items.clear();
     let mut k = 0;
     while k < pfns.len() {
         // A run of consecutive pfns is read with one call (one `pread` within a segment);
@@ -889,7 +960,6 @@ fn compress_batch(
         }
         k += run;
     }
-    out
 }
 
 /// makedumpfile writes `p_offset` 0 for a `PT_LOAD` without file data.

@@ -70,6 +70,19 @@ pub struct ExcludedCounts {
     pub offline: u64,
 }
 
+impl ExcludedCounts {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: &ExcludedCounts) {
+        self.zero += other.zero;
+        self.cache += other.cache;
+        self.cache_private += other.cache_private;
+        self.user += other.user;
+        self.free += other.free;
+        self.hwpoison += other.hwpoison;
+        self.offline += other.offline;
+    }
+}
+
 const NOT_FOUND: Option<u64> = None;
 
 /// What VMCOREINFO says about `struct page`; everything the classifier needs.

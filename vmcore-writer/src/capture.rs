@@ -962,6 +962,38 @@ fn compress_batch(
     }
 }
 
+/// The indices below `len` of bitmap `b2` (pfns from `start`) whose pages read as all
+/// zero; runs of consecutive pfns are read 256 pages at a time, page by page where that
+/// fails (an unreadable page is not a zero page).
+fn zero_pages(dump: &Dump, map: &InputMap, start: u64, b2: &[u8], len: u64) -> Vec<u64> {
+    const RUN: usize = 256;
+    let ps = map.ps as usize;
+    let mut buf = vec![0u8; RUN * ps];
+    let mut zero = Vec::new();
+    let mut run: Vec<u64> = Vec::with_capacity(RUN);
+    let mut flush = |run: &mut Vec<u64>| {
+        let Some(&first) = run.first() else { return };
+        let pages = &mut buf[..run.len() * ps];
+        let whole = dump
+            .read_phys_with((start + first) * map.ps, pages, Excluded::Fill(0))
+            .is_ok();
+        for (page, &i) in pages.chunks_exact_mut(ps).zip(run.iter()) {
+            if (whole || map.read_page(dump, start + i, page).is_ok()) && is_zero(page) {
+                zero.push(i);
+            }
+        }
+        run.clear();
+    };
+    for i in set_bits(b2, len) {
+        if run.last().is_some_and(|&l| l + 1 != i) || run.len() == RUN {
+            flush(&mut run);
+        }
+        run.push(i);
+    }
+    flush(&mut run);
+    zero
+}
+
 /// makedumpfile writes `p_offset` 0 for a `PT_LOAD` without file data.
 fn zero_empty_offsets(bytes: &mut [u8], loads: &[DumpSegment], target: Target) {
     let (phoff, size, at, width) = match target.class {
@@ -1025,18 +1057,15 @@ fn write_elf(
     // Pass 1: the dumpable pfn set, zero pages removed (makedumpfile reads them twice for ELF).
     let mut dumpable: Vec<(u64, u64)> = Vec::new(); // runs of dumpable pfns
     let ncycles = map.max_mapnr.div_ceil(cycle).max(1);
-    let mut buf = vec![0u8; ps as usize];
     for c in 0..ncycles {
         let s = c * cycle;
         let e = (s + cycle).min(map.max_mapnr);
         let (b1, mut b2) = sel.cycle(map, s, e, stats);
         stats.pages_in_memory += count_bits(&b1);
         if opts.dump_level & level::ZERO != 0 {
-            for i in 0..e - s {
-                if bit(&b2, i) && map.read_page(dump, s + i, &mut buf).is_ok() && is_zero(&buf) {
-                    b2[(i >> 3) as usize] &= !(1 << (i & 7));
-                    stats.excluded.zero += 1;
-                }
+            for i in zero_pages(dump, map, s, &b2, e - s) {
+                b2[(i >> 3) as usize] &= !(1 << (i & 7));
+                stats.excluded.zero += 1;
             }
         }
         stats.pages_dumpable += count_bits(&b2);
@@ -1118,18 +1147,35 @@ fn write_elf(
         let end = ld.paddr + ld.filesz;
         let mut at = ph.offset;
         while pa < end {
-            let n = (end - pa).min(ps - pa % ps);
-            let part = &mut buf[..n as usize];
-            if dump.read_phys_with(pa, part, Excluded::Fill(0)).is_err() {
-                part.fill(0);
-                stats.pages_unreadable += 1;
+            // Up to the chunk's 4 MiB in one read; page by page when that fails, so an
+            // unreadable page is zero-filled and counted alone.
+            let n = (end - pa).min((4u64 << 20) - chunk.len() as u64);
+            let from = chunk.len();
+            chunk.resize(from + n as usize, 0);
+            let pieces = (pa + n - 1) / ps - pa / ps + 1;
+            if dump
+                .read_phys_with(pa, &mut chunk[from..], Excluded::Fill(0))
+                .is_ok()
+            {
+                stats.pages_written += pieces;
             } else {
-                stats.pages_written += 1;
+                let mut q = pa;
+                while q < pa + n {
+                    let m = (pa + n - q).min(ps - q % ps);
+                    let at = from + (q - pa) as usize;
+                    let part = &mut chunk[at..at + m as usize];
+                    if dump.read_phys_with(q, part, Excluded::Fill(0)).is_err() {
+                        part.fill(0);
+                        stats.pages_unreadable += 1;
+                    } else {
+                        stats.pages_written += 1;
+                    }
+                    q += m;
+                }
             }
             stats.bytes_in += n;
-            chunk.extend_from_slice(part);
             pa += n;
-            done += 1;
+            done += pieces;
             if chunk.len() >= 4 << 20 || pa >= end {
                 if let Err(e) = sink.write_at(at, &chunk) {
                     stats.incomplete = true;

@@ -962,6 +962,75 @@ fn compress_batch(
     }
 }
 
+/// Segment data for `-E`, read ahead of the writer: bytes for file offset `at`.
+#[derive(Default)]
+struct ElfChunk {
+    at: u64,
+    data: Vec<u8>,
+    pages_written: u64,
+    pages_unreadable: u64,
+}
+
+/// Appends `n` bytes of physical memory from `pa` to `chunk` in one read, or page by page
+/// when that fails, so that an unreadable page is zero-filled and counted alone.
+fn read_elf_piece(dump: &Dump, ps: u64, pa: u64, n: u64, chunk: &mut ElfChunk) {
+    let from = chunk.data.len();
+    chunk.data.resize(from + n as usize, 0);
+    if dump
+        .read_phys_with(pa, &mut chunk.data[from..], Excluded::Fill(0))
+        .is_ok()
+    {
+        chunk.pages_written += (pa + n - 1) / ps - pa / ps + 1;
+        return;
+    }
+    let mut q = pa;
+    while q < pa + n {
+        let m = (pa + n - q).min(ps - q % ps);
+        let at = from + (q - pa) as usize;
+        let part = &mut chunk.data[at..at + m as usize];
+        if dump.read_phys_with(q, part, Excluded::Fill(0)).is_err() {
+            part.fill(0);
+            chunk.pages_unreadable += 1;
+        } else {
+            chunk.pages_written += 1;
+        }
+        q += m;
+    }
+}
+
+/// [`zero_pages`] on `threads` threads, each over a contiguous share of the bitmap.
+fn zero_pages_parallel(
+    dump: &Dump,
+    map: &InputMap,
+    start: u64,
+    b2: &[u8],
+    len: u64,
+    threads: usize,
+) -> Vec<u64> {
+    let share = len.div_ceil(threads as u64).div_ceil(64) * 64;
+    if threads <= 1 || share >= len {
+        return zero_pages(dump, map, start, b2, len);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..len)
+            .step_by(share as usize)
+            .map(|a| {
+                let part = &b2[(a / 8) as usize..];
+                let n = share.min(len - a);
+                scope.spawn(move || {
+                    let mut z = zero_pages(dump, map, start + a, part, n);
+                    z.iter_mut().for_each(|i| *i += a);
+                    z
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// The indices below `len` of bitmap `b2` (pfns from `start`) whose pages read as all
 /// zero; runs of consecutive pfns are read 256 pages at a time, page by page where that
 /// fails (an unreadable page is not a zero page).
@@ -1063,7 +1132,7 @@ fn write_elf(
         let (b1, mut b2) = sel.cycle(map, s, e, stats);
         stats.pages_in_memory += count_bits(&b1);
         if opts.dump_level & level::ZERO != 0 {
-            for i in zero_pages(dump, map, s, &b2, e - s) {
+            for i in zero_pages_parallel(dump, map, s, &b2, e - s, opts.threads.max(1)) {
                 b2[(i >> 3) as usize] &= !(1 << (i & 7));
                 stats.excluded.zero += 1;
             }
@@ -1140,59 +1209,61 @@ fn write_elf(
     sink.write_at(0, &built.bytes)
         .map_err(write_err("ELF headers", 0))?;
     let total: u64 = loads.iter().map(|l| l.filesz / ps).sum();
+    // A reader thread fills 4 MiB chunks in file order while this thread writes the
+    // previous ones; three buffers circulate between the two.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<ElfChunk>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let mut done = 0u64;
-    let mut chunk: Vec<u8> = Vec::with_capacity(4 << 20);
-    'segs: for (ld, ph) in loads.iter().zip(&built.segments) {
-        let mut pa = ld.paddr;
-        let end = ld.paddr + ld.filesz;
-        let mut at = ph.offset;
-        while pa < end {
-            // Up to the chunk's 4 MiB in one read; page by page when that fails, so an
-            // unreadable page is zero-filled and counted alone.
-            let n = (end - pa).min((4u64 << 20) - chunk.len() as u64);
-            let from = chunk.len();
-            chunk.resize(from + n as usize, 0);
-            let pieces = (pa + n - 1) / ps - pa / ps + 1;
-            if dump
-                .read_phys_with(pa, &mut chunk[from..], Excluded::Fill(0))
-                .is_ok()
-            {
-                stats.pages_written += pieces;
-            } else {
-                let mut q = pa;
-                while q < pa + n {
-                    let m = (pa + n - q).min(ps - q % ps);
-                    let at = from + (q - pa) as usize;
-                    let part = &mut chunk[at..at + m as usize];
-                    if dump.read_phys_with(q, part, Excluded::Fill(0)).is_err() {
-                        part.fill(0);
-                        stats.pages_unreadable += 1;
-                    } else {
-                        stats.pages_written += 1;
+    std::thread::scope(|scope| {
+        let segments = &built.segments;
+        let loads = &loads;
+        scope.spawn(move || {
+            let mut chunk = ElfChunk::default();
+            for (ld, ph) in loads.iter().zip(segments) {
+                let mut pa = ld.paddr;
+                let end = ld.paddr + ld.filesz;
+                chunk.at = ph.offset;
+                while pa < end {
+                    let n = (end - pa).min((4u64 << 20) - chunk.data.len() as u64);
+                    read_elf_piece(dump, ps, pa, n, &mut chunk);
+                    pa += n;
+                    if chunk.data.len() >= 4 << 20 || pa >= end {
+                        let next_at = chunk.at + chunk.data.len() as u64;
+                        let mut data = empty_rx.try_recv().unwrap_or_default();
+                        data.clear();
+                        let next = ElfChunk {
+                            at: next_at,
+                            data,
+                            ..ElfChunk::default()
+                        };
+                        if full_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                            return;
+                        }
                     }
-                    q += m;
                 }
             }
-            stats.bytes_in += n;
-            pa += n;
-            done += pieces;
-            if chunk.len() >= 4 << 20 || pa >= end {
-                if let Err(e) = sink.write_at(at, &chunk) {
-                    stats.incomplete = true;
-                    stats.stopped_by = Some(format!("writing segment data at {at:#x}: {e}"));
-                    break 'segs;
-                }
-                at += chunk.len() as u64;
-                chunk.clear();
-                progress(&Progress {
-                    phase: Phase::Write,
-                    done,
-                    total,
-                    written: sink.written(),
-                });
+        });
+        for chunk in full_rx.iter() {
+            stats.pages_written += chunk.pages_written;
+            stats.pages_unreadable += chunk.pages_unreadable;
+            stats.bytes_in += chunk.data.len() as u64;
+            done += chunk.pages_written + chunk.pages_unreadable;
+            if let Err(e) = sink.write_at(chunk.at, &chunk.data) {
+                stats.incomplete = true;
+                stats.stopped_by = Some(format!("writing segment data at {:#x}: {e}", chunk.at));
+                break;
             }
+            let _ = empty_tx.send(chunk.data);
+            progress(&Progress {
+                phase: Phase::Write,
+                done,
+                total,
+                written: sink.written(),
+            });
         }
-    }
+        // On a write failure the reader's next send fails and it ends.
+        drop(full_rx);
+    });
     stats.time_write = t1.elapsed();
     if stats.incomplete {
         let _ = sink.finish();

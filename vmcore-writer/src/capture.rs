@@ -749,7 +749,7 @@ fn write_kdump(
                 }
                 done += b.items.len() as u64;
                 if let Ok(mut v) = spare.lock()
-                    && v.len() < 4 * threads
+                    && v.len() < threads
                 {
                     v.push(b);
                 }
@@ -961,6 +961,9 @@ fn compress_batch(
         k += run;
     }
 }
+
+/// Bytes per read and write of `-E` segment data; three such buffers circulate.
+const ELF_CHUNK: u64 = 1 << 20;
 
 /// Segment data for `-E`, read ahead of the writer: bytes for file offset `at`.
 #[derive(Default)]
@@ -1209,7 +1212,7 @@ fn write_elf(
     sink.write_at(0, &built.bytes)
         .map_err(write_err("ELF headers", 0))?;
     let total: u64 = loads.iter().map(|l| l.filesz / ps).sum();
-    // A reader thread fills 4 MiB chunks in file order while this thread writes the
+    // A reader thread fills ELF_CHUNK-byte chunks in file order while this thread writes the
     // previous ones; three buffers circulate between the two.
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<ElfChunk>(2);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -1224,10 +1227,10 @@ fn write_elf(
                 let end = ld.paddr + ld.filesz;
                 chunk.at = ph.offset;
                 while pa < end {
-                    let n = (end - pa).min((4u64 << 20) - chunk.data.len() as u64);
+                    let n = (end - pa).min(ELF_CHUNK - chunk.data.len() as u64);
                     read_elf_piece(dump, ps, pa, n, &mut chunk);
                     pa += n;
-                    if chunk.data.len() >= 4 << 20 || pa >= end {
+                    if chunk.data.len() as u64 >= ELF_CHUNK || pa >= end {
                         let next_at = chunk.at + chunk.data.len() as u64;
                         let mut data = empty_rx.try_recv().unwrap_or_default();
                         data.clear();

@@ -196,8 +196,9 @@ fn run(cli: &Cli) -> Result<i32, String> {
         ..CaptureOptions::default()
     };
     let started = Instant::now();
-    // Positioned reads, not a mapping: pages of a mapped /proc/vmcore would count in the
-    // resident set, which the capture kernel's small memory cannot afford.
+    // No whole-file mapping: a mapped /proc/vmcore costs page tables for all of the old
+    // memory and its pages count in the resident set, which the capture kernel's small
+    // memory cannot afford; the writer maps one small window per batch instead.
     let dump = Dump::open_read(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
     let mut bar = Bar::new(cli.progress && cli.message_level & msg::PROGRESS != 0);
     let mut report = |p: &Progress| bar.update(p);

@@ -112,6 +112,27 @@ impl core::fmt::Debug for Dump {
     }
 }
 
+/// Physical memory seen through a read-only mapping of the dump file, without a copy
+/// (see [`Dump::map_phys`]); unmapped when dropped.
+pub struct PhysWindow {
+    map: memmap2::Mmap,
+}
+
+impl core::fmt::Debug for PhysWindow {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PhysWindow")
+            .field("len", &self.map.len())
+            .finish()
+    }
+}
+
+impl core::ops::Deref for PhysWindow {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
 /// One CPU's state at the crash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuState {
@@ -142,7 +163,8 @@ impl Dump {
         Dump::from_source(source)
     }
 
-    /// Opens a dump file with positioned reads only (no mapping).
+    /// Opens a dump file with positioned reads only: no mapping, except the windows a
+    /// caller asks for with [`Dump::map_phys`].
     pub fn open_read(path: impl AsRef<Path>) -> Result<Dump> {
         let file = File::open(path.as_ref()).map_err(|source| Error::Io {
             what: "dump file",
@@ -150,6 +172,32 @@ impl Dump {
             source,
         })?;
         Dump::from_source(file_source(file)?)
+    }
+
+    /// Maps `len` bytes of physical memory from `paddr` read-only, without copying, when
+    /// they are file data of a single `PT_LOAD` of an ELF dump (`/proc/vmcore`, a QEMU or
+    /// makedumpfile `-E` dump) opened from a file that can be mapped; `None` otherwise, and
+    /// the caller reads with [`PhysMemory::read_phys_with`] instead.
+    ///
+    /// The window's pages count in the process's resident set while it lives, so keep
+    /// windows small and short-lived. As with every mapping, an I/O error under it (a failing
+    /// disk) or a truncation of the file raises SIGBUS where a read would return an error:
+    /// callers that must survive unreadable input read instead.
+    pub fn map_phys(&self, paddr: u64, len: usize) -> Option<PhysWindow> {
+        let Body::Elf(e) = &self.body else {
+            return None;
+        };
+        let Where::File { offset, run } = e.locate(paddr) else {
+            return None;
+        };
+        if run < len as u64 {
+            return None;
+        }
+        let file = match &self.source {
+            Source::File { file, .. } | Source::Mapped(_, file) => file,
+            _ => return None,
+        };
+        crate::mmap::map_range(file, offset, len).map(|map| PhysWindow { map })
     }
 
     /// Reads a dump held in memory.

@@ -18,7 +18,8 @@ pub mod synth;
 pub mod x86_64;
 
 pub use dump::{
-    CpuState, Dump, Excluded, Format, PageCounts, PageState, PhysMemory, machine_from_uname,
+    CpuState, Dump, Excluded, Format, PageCounts, PageState, PhysMemory, PhysWindow,
+    machine_from_uname,
 };
 pub use error::{Error, Result};
 pub use kernel::{Kernel, KernelInfo, Translation};

@@ -25,3 +25,29 @@ pub(crate) fn map(file: &File) -> Option<Mmap> {
     let mapped = unsafe { Mmap::map(file) };
     mapped.ok()
 }
+
+/// Maps `len` bytes of `file` from `offset` read-only (memmap2 aligns the offset down to a
+/// page and hides the slack), or `None` when that range cannot be mapped (a FUSE file in
+/// direct-I/O mode, a pipe); the caller then reads instead.
+///
+/// A window rather than the whole file: the kernel builds the page tables of a
+/// `/proc/vmcore` mapping when it is made (`mmap_vmcore` in `fs/proc/vmcore.c` remaps the old
+/// memory at once), so mapping all of a large machine's memory would cost the capture kernel
+/// a page-table byte per 512 bytes of dump; makedumpfile maps windows too.
+pub(crate) fn map_range(file: &File, offset: u64, len: usize) -> Option<Mmap> {
+    if len == 0 {
+        return None;
+    }
+    // SAFETY: as for `map`: the mapping aliases the file, so a truncation of it by another
+    // process would make touching the lost pages raise SIGBUS, and a write to it would change
+    // the bytes behind our `&[u8]`. The range lies inside the file (the caller checked it
+    // against a PT_LOAD's file data), dumps are immutable by contract, and
+    // `Dump::map_phys` documents that it maps.
+    let mapped = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .map(file)
+    };
+    mapped.ok()
+}

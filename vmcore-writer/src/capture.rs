@@ -923,10 +923,25 @@ fn compress_batch(
     let ps = map.ps as usize;
     out.data.clear();
     out.items.clear();
+    let (Some(&first), Some(&last)) = (pfns.first(), pfns.last()) else {
+        return;
+    };
+    // The batch's span through one window of the input when it maps (no copy), else runs
+    // of consecutive pfns with one read each.
+    let span = (last - first + 1).saturating_mul(map.ps);
+    if span <= WINDOW_MAX
+        && let Some(w) = dump.map_phys(first * map.ps, span as usize)
+    {
+        for &pfn in pfns {
+            let at = ((pfn - first) * map.ps) as usize;
+            add_page(out, pc, &w[at..at + ps], shared_zero);
+        }
+        return;
+    }
     let mut k = 0;
     while k < pfns.len() {
-        // A run of consecutive pfns is read with one call (one `pread` within a segment);
-        // when that fails, page by page, so one bad page does not take its neighbours along.
+        // When the run's read fails, page by page, so one bad page does not take its
+        // neighbours along.
         let run = 1 + pfns[k + 1..]
             .iter()
             .zip(1u64..)
@@ -944,22 +959,30 @@ fn compress_batch(
                 out.items.push(Item::Unreadable);
                 continue;
             }
-            if shared_zero && is_zero(page) {
-                out.items.push(Item::Zero);
-                continue;
-            }
-            let (bytes, flags) = match pc.compress(page) {
-                Ok((d, f)) => (d, f),
-                Err(_) => (&page[..], 0),
-            };
-            out.data.extend_from_slice(bytes);
-            out.items.push(Item::Data {
-                len: bytes.len(),
-                flags,
-            });
+            add_page(out, pc, page, shared_zero);
         }
         k += run;
     }
+}
+
+/// The largest input window a batch maps (256 pages spread over at most this many bytes).
+const WINDOW_MAX: u64 = 8 << 20;
+
+/// Appends one page to `out`: the shared zero page, or its stored (maybe compressed) bytes.
+fn add_page(out: &mut Batch, pc: &mut PageCompressor, page: &[u8], shared_zero: bool) {
+    if shared_zero && is_zero(page) {
+        out.items.push(Item::Zero);
+        return;
+    }
+    let (bytes, flags) = match pc.compress(page) {
+        Ok((d, f)) => (d, f),
+        Err(_) => (page, 0),
+    };
+    out.data.extend_from_slice(bytes);
+    out.items.push(Item::Data {
+        len: bytes.len(),
+        flags,
+    });
 }
 
 /// Bytes per read and write of `-E` segment data; three such buffers circulate.

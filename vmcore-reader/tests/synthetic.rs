@@ -685,3 +685,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn map_phys_windows_equal_reads_and_stay_inside_one_segment() {
+    let k = SynthKernel::new(&records()[..3], 4, 12);
+    let dir = std::env::temp_dir().join(format!("vmcore-reader-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("elf");
+    std::fs::write(&path, k.elf()).unwrap();
+    let dump = Dump::open_read(&path).unwrap();
+    let ranges = dump.present_ranges();
+    assert!(!ranges.is_empty());
+    for &(s, e) in &ranges {
+        // Whole pages inside the range, from an unaligned start too.
+        for (from, len) in [(s, 4096), (s + 100, 8192), (s, (e - s) as usize)] {
+            if from + len as u64 > e {
+                continue;
+            }
+            let w = dump
+                .map_phys(from, len)
+                .expect("file data of one PT_LOAD maps");
+            assert_eq!(w.len(), len);
+            let mut r = vec![0u8; len];
+            dump.read_phys(from, &mut r).unwrap();
+            assert!(
+                w[..] == r[..],
+                "window at {from:#x}+{len:#x} differs from a read"
+            );
+        }
+        // Past the segment's file data: no window.
+        assert!(dump.map_phys(e - 4096, 8192).is_none());
+    }
+    assert!(dump.map_phys(0, 0).is_none());
+    // Inputs that are not an ELF file on disk do not map.
+    let bytes = Dump::from_bytes(k.elf()).unwrap();
+    assert!(bytes.map_phys(ranges[0].0, 4096).is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -22,7 +22,7 @@ use vmcore_reader::kdump::{ByteOrder, WordSize};
 use vmcore_reader::{Dump, Excluded, Kernel, PhysMemory};
 
 use crate::bitmap::{bit, count_bits, set_bits};
-use crate::classify::{self, ExcludedCounts, MemMapRange, PageLayout, level};
+use crate::classify::{self, ExcludedCounts, MemMapRange, PageClass, PageLayout, level};
 use crate::codec::{Codec, PageCompressor, is_zero};
 use crate::error::{Error, Result, add, mul};
 use crate::kdump::{KdumpHeader, encode_desc, sub_header_size};
@@ -216,11 +216,20 @@ struct Selector<'k, 'd> {
     threads: usize,
 }
 
-/// Pfns per part when a cycle is classified on several threads. Buddy blocks, compound and
-/// huge pages are aligned to their size, and none of x86_64's (1 GiB at most) or arm64's
-/// 4K/64K-granule ones (16 GiB at most with 64 KiB pages) spans 2^18 pfns, so a part never
-/// starts at a tail page whose head is in another part.
-const PART_PFNS: u64 = 1 << 18;
+/// Pfns per part when a cycle is classified on several threads (256 MiB of 4 KiB pages). A
+/// free block or compound page that runs past its part's end is finished in the next parts
+/// after the merge, so the result is the one-thread classification.
+const PART_PFNS: u64 = 1 << 16;
+
+/// One classified part: its index, bitmaps 1 and 2, its counts, and the excluded block
+/// running past its end.
+type Part = (
+    usize,
+    Vec<u8>,
+    Vec<u8>,
+    CaptureStats,
+    Option<(PageClass, u64)>,
+);
 
 impl Selector<'_, '_> {
     /// Bitmaps 1 and 2 for pfns `[start, end)` (`start` a multiple of [`PART_PFNS`] or of
@@ -238,9 +247,10 @@ impl Selector<'_, '_> {
             .collect();
         let workers = self.threads.min(parts.len());
         if workers <= 1 || !start.is_multiple_of(8) {
-            return self.classify_part(map, start, end, stats);
+            let (b1, b2, _) = self.classify_part(map, start, end, stats);
+            return (b1, b2);
         }
-        let mut done: Vec<(usize, Vec<u8>, Vec<u8>, CaptureStats)> = std::thread::scope(|sc| {
+        let mut done: Vec<Part> = std::thread::scope(|sc| {
             let handles: Vec<_> = (0..workers)
                 .map(|w| {
                     let parts = &parts;
@@ -248,8 +258,8 @@ impl Selector<'_, '_> {
                         let mut out = Vec::new();
                         for (k, &(s, e)) in parts.iter().enumerate().skip(w).step_by(workers) {
                             let mut st = CaptureStats::default();
-                            let (b1, b2) = self.classify_part(map, s, e, &mut st);
-                            out.push((k, b1, b2, st));
+                            let (b1, b2, spill) = self.classify_part(map, s, e, &mut st);
+                            out.push((k, b1, b2, st, spill));
                         }
                         out
                     })
@@ -262,12 +272,17 @@ impl Selector<'_, '_> {
         });
         done.sort_by_key(|d| d.0);
         let (mut b1, mut b2) = (Vec::new(), Vec::new());
-        for (_, p1, p2, st) in done {
+        let mut spills = Vec::new();
+        for (k, p1, p2, st, spill) in done {
             b1.extend_from_slice(&p1);
             b2.extend_from_slice(&p2);
             stats.memmap_unreadable += st.memmap_unreadable;
             stats.excluded.add(&st.excluded);
+            if let Some(sp) = spill {
+                spills.push((parts[k].1, sp));
+            }
         }
+        apply_spills(&mut b2, start, end, &spills, &mut stats.excluded);
         (b1, b2)
     }
 
@@ -277,12 +292,13 @@ impl Selector<'_, '_> {
         start: u64,
         end: u64,
         stats: &mut CaptureStats,
-    ) -> (Vec<u8>, Vec<u8>) {
+    ) -> (Vec<u8>, Vec<u8>, Option<(PageClass, u64)>) {
         let (b1, mut b2) = map.bitmaps(start, end);
+        let mut spill = None;
         if let (Some(k), Some(l)) = (self.kernel, &self.layout)
             && l.needs_walk()
         {
-            stats.memmap_unreadable += classify::exclude_pages(
+            let (unreadable, s) = classify::exclude_pages_spilling(
                 k,
                 l,
                 &self.ranges,
@@ -292,8 +308,36 @@ impl Selector<'_, '_> {
                 &mut b2,
                 &mut stats.excluded,
             );
+            stats.memmap_unreadable += unreadable;
+            spill = s;
         }
-        (b1, b2)
+        (b1, b2, spill)
+    }
+}
+
+/// Finishes blocks that ran past their part: `spills` holds (the part's end pfn, the
+/// block's class, the pfn the block ends at). The later parts saw those pages as tails
+/// (kept) or as pages of no class of their own; the block's head decides, as on one thread.
+/// `b2` covers pfns `[start, end)`.
+fn apply_spills(
+    b2: &mut [u8],
+    start: u64,
+    end: u64,
+    spills: &[(u64, (PageClass, u64))],
+    counts: &mut ExcludedCounts,
+) {
+    for &(from, (class, until)) in spills {
+        let Some(counter) = classify::counter(counts, class) else {
+            continue;
+        };
+        for q in from.max(start)..until.min(end) {
+            let i = q - start;
+            let byte = &mut b2[(i >> 3) as usize];
+            if *byte & (1 << (i & 7)) != 0 {
+                *byte &= !(1 << (i & 7));
+                *counter += 1;
+            }
+        }
     }
 }
 
@@ -1312,4 +1356,35 @@ fn write_elf(
     sink.finish()
         .map_err(write_err("end of output", sink.written()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilled_blocks_are_finished_in_the_next_parts() {
+        // pfns 0..64 from 0: a free block from pfn 20 runs to 40 past a part end at 24,
+        // where pfns 24..40 were kept (tails); pfn 30 was already out (counted there).
+        let mut b2 = vec![0xffu8; 8];
+        b2[3] &= !(1 << 6);
+        let mut counts = ExcludedCounts::default();
+        apply_spills(
+            &mut b2,
+            0,
+            64,
+            &[(24, (PageClass::Free, 40)), (48, (PageClass::Keep, 56))],
+            &mut counts,
+        );
+        let set: Vec<u64> = crate::bitmap::set_bits(&b2, 64).collect();
+        let want: Vec<u64> = (0..24).chain(40..64).collect();
+        assert_eq!(set, want);
+        assert_eq!(counts.free, 15);
+        // A block running past the cycle's end stops there.
+        let mut b = vec![0xffu8; 2];
+        let mut c = ExcludedCounts::default();
+        apply_spills(&mut b, 0, 16, &[(8, (PageClass::User, 1 << 20))], &mut c);
+        assert_eq!(b, [0xff, 0]);
+        assert_eq!(c.user, 8);
+    }
 }

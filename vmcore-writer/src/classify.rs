@@ -557,7 +557,38 @@ pub fn exclude_pages(
     bitmap2: &mut [u8],
     counts: &mut ExcludedCounts,
 ) -> u64 {
+    exclude_pages_spilling(kernel, layout, ranges, start, end, bitmap1, bitmap2, counts).0
+}
+
+/// The counter of `counts` that pages of `class` left out add to (`None` for kept pages).
+pub(crate) fn counter(counts: &mut ExcludedCounts, class: PageClass) -> Option<&mut u64> {
+    match class {
+        PageClass::Keep | PageClass::Tail => None,
+        PageClass::Free => Some(&mut counts.free),
+        PageClass::Cache => Some(&mut counts.cache),
+        PageClass::CachePrivate => Some(&mut counts.cache_private),
+        PageClass::User => Some(&mut counts.user),
+        PageClass::HwPoison => Some(&mut counts.hwpoison),
+        PageClass::Offline => Some(&mut counts.offline),
+    }
+}
+
+/// [`exclude_pages`], also returning the excluded block (free buddy block, compound page)
+/// that runs past `end`: its class and the pfn it ends at. A caller that classifies
+/// adjacent ranges separately excludes the rest from the next ranges' bitmaps itself.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn exclude_pages_spilling(
+    kernel: &Kernel<'_>,
+    layout: &PageLayout,
+    ranges: &[MemMapRange],
+    start: u64,
+    end: u64,
+    bitmap1: &[u8],
+    bitmap2: &mut [u8],
+    counts: &mut ExcludedCounts,
+) -> (u64, Option<(PageClass, u64)>) {
     const CHUNK: u64 = 512;
+    let mut spill = None;
     let size = layout.size as u64;
     let mut unreadable = 0;
     let mut buf = vec![0u8; ((CHUNK + 1) * size) as usize];
@@ -608,19 +639,15 @@ pub fn exclude_pages(
                 let page = &buf[at..at + size as usize];
                 let next = (i + 1 < have).then(|| &buf[at + size as usize..at + 2 * size as usize]);
                 let (class, pages) = layout.classify(p, page, next);
-                let counter = match class {
-                    PageClass::Keep | PageClass::Tail => {
-                        i += 1;
-                        continue;
-                    }
-                    PageClass::Free => &mut counts.free,
-                    PageClass::Cache => &mut counts.cache,
-                    PageClass::CachePrivate => &mut counts.cache_private,
-                    PageClass::User => &mut counts.user,
-                    PageClass::HwPoison => &mut counts.hwpoison,
-                    PageClass::Offline => &mut counts.offline,
+                let Some(counter) = counter(counts, class) else {
+                    i += 1;
+                    continue;
                 };
-                let last = p.saturating_add(pages).min(end);
+                let block_end = p.saturating_add(pages);
+                if block_end > end {
+                    spill = Some((class, block_end));
+                }
+                let last = block_end.min(end);
                 for q in p..last {
                     let k = q - start;
                     let byte = &mut bitmap2[(k >> 3) as usize];
@@ -634,7 +661,7 @@ pub fn exclude_pages(
             pfn = chunk_end.max(pfn + i);
         }
     }
-    unreadable
+    (unreadable, spill)
 }
 
 #[cfg(test)]

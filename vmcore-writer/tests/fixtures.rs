@@ -109,10 +109,20 @@ impl Drop for TempDir {
 }
 
 fn ours(input: &Dump, format: OutputFormat, level: u8, out: &Path) -> CaptureStats {
+    ours_on(input, format, level, out, 2)
+}
+
+fn ours_on(
+    input: &Dump,
+    format: OutputFormat,
+    level: u8,
+    out: &Path,
+    threads: usize,
+) -> CaptureStats {
     let opts = CaptureOptions {
         format,
         dump_level: level,
-        threads: 2,
+        threads,
         timestamp: Some((1_700_000_000, 0)),
         ..CaptureOptions::default()
     };
@@ -194,6 +204,18 @@ fn selected_pages_equal_makedumpfile_at_levels_0_1_17_31() {
                 Default::default()
             };
             assert_eq!(oc, mc, "{name} -d {level}: page counts");
+            // Classification split in parts over threads gives the one-thread result.
+            let one = t.0.join("one.kdump");
+            let single = ours_on(&dump, OutputFormat::Kdump(Codec::Lzo), level, &one, 1);
+            assert_eq!(
+                single.excluded, stats.excluded,
+                "{name} -d {level}: 1 vs 2 threads"
+            );
+            assert_eq!(
+                Dump::open(&one).unwrap().present_ranges(),
+                or,
+                "{name} -d {level}: 1 vs 2 threads"
+            );
             let (ms, os) = (
                 std::fs::metadata(&md).unwrap().len(),
                 std::fs::metadata(&our).unwrap().len(),

@@ -298,7 +298,7 @@ impl Selector<'_, '_> {
         if let (Some(k), Some(l)) = (self.kernel, &self.layout)
             && l.needs_walk()
         {
-            let (unreadable, s) = classify::exclude_pages_spilling(
+            let (unreadable, s) = classify::exclude_pages(
                 k,
                 l,
                 &self.ranges,

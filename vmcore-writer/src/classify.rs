@@ -543,23 +543,6 @@ pub fn mem_map_ranges(
     Ok(out)
 }
 
-/// Walks `ranges` over pfns `[start, end)` and clears in `bitmap2` (bit `pfn - start`) every
-/// page left out at the layout's level; `bitmap1` says which pfns are in the dump's memory.
-/// Pages whose `struct page` cannot be read stay in. Returns the count of such pages.
-#[allow(clippy::too_many_arguments)]
-pub fn exclude_pages(
-    kernel: &Kernel<'_>,
-    layout: &PageLayout,
-    ranges: &[MemMapRange],
-    start: u64,
-    end: u64,
-    bitmap1: &[u8],
-    bitmap2: &mut [u8],
-    counts: &mut ExcludedCounts,
-) -> u64 {
-    exclude_pages_spilling(kernel, layout, ranges, start, end, bitmap1, bitmap2, counts).0
-}
-
 /// The counter of `counts` that pages of `class` left out add to (`None` for kept pages).
 pub(crate) fn counter(counts: &mut ExcludedCounts, class: PageClass) -> Option<&mut u64> {
     match class {
@@ -573,11 +556,14 @@ pub(crate) fn counter(counts: &mut ExcludedCounts, class: PageClass) -> Option<&
     }
 }
 
-/// [`exclude_pages`], also returning the excluded block (free buddy block, compound page)
-/// that runs past `end`: its class and the pfn it ends at. A caller that classifies
-/// adjacent ranges separately excludes the rest from the next ranges' bitmaps itself.
+/// Walks `ranges` over pfns `[start, end)` and clears in `bitmap2` (bit `pfn - start`) every
+/// page left out at the layout's level; `bitmap1` says which pfns are in the dump's memory.
+/// Pages whose `struct page` cannot be read stay in. Returns the count of such pages, and
+/// the excluded block (free buddy block, compound page) that runs past `end`, as its class
+/// and the pfn it ends at: a caller classifying adjacent ranges separately excludes the
+/// rest from the next ranges itself.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn exclude_pages_spilling(
+pub fn exclude_pages(
     kernel: &Kernel<'_>,
     layout: &PageLayout,
     ranges: &[MemMapRange],

@@ -204,18 +204,21 @@ fn selected_pages_equal_makedumpfile_at_levels_0_1_17_31() {
                 Default::default()
             };
             assert_eq!(oc, mc, "{name} -d {level}: page counts");
-            // Classification split in parts over threads gives the one-thread result.
-            let one = t.0.join("one.kdump");
-            let single = ours_on(&dump, OutputFormat::Kdump(Codec::Lzo), level, &one, 1);
-            assert_eq!(
-                single.excluded, stats.excluded,
-                "{name} -d {level}: 1 vs 2 threads"
-            );
-            assert_eq!(
-                Dump::open(&one).unwrap().present_ranges(),
-                or,
-                "{name} -d {level}: 1 vs 2 threads"
-            );
+            // Classification split in parts over threads gives the one-thread result (at
+            // the levels that walk mem_map; uncompressed, as the classification is the point).
+            if level >= 16 {
+                let one = t.0.join("one.kdump");
+                let single = ours_on(&dump, OutputFormat::Kdump(Codec::None), level, &one, 1);
+                assert_eq!(
+                    single.excluded, stats.excluded,
+                    "{name} -d {level}: 1 vs 2 threads"
+                );
+                assert_eq!(
+                    Dump::open(&one).unwrap().present_ranges(),
+                    or,
+                    "{name} -d {level}: 1 vs 2 threads"
+                );
+            }
             let (ms, os) = (
                 std::fs::metadata(&md).unwrap().len(),
                 std::fs::metadata(&our).unwrap().len(),

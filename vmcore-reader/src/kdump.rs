@@ -502,8 +502,18 @@ impl KdumpFile {
             mul("page descriptor", index, PAGE_DESC_SIZE)?,
         )?;
         let mut b = [0u8; 24];
-        src.read_exact_at("page descriptor", off, &mut b)?;
-        Ok(parse_page_desc(self.header.byte_order, &b))
+        match src.read_exact_at("page descriptor", off, &mut b) {
+            Ok(()) => Ok(parse_page_desc(self.header.byte_order, &b)),
+            // An incomplete dump cut before this descriptor (a full disk, `-L`, a kill): the
+            // page is lost, as a zeroed descriptor says.
+            Err(Error::Truncated { .. }) if self.is_incomplete() => Ok(PageDesc {
+                offset: 0,
+                size: 0,
+                flags: 0,
+                page_flags: 0,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the descriptor points at the shared zero block.

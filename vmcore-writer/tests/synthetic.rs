@@ -239,6 +239,31 @@ proptest! {
     }
 }
 
+/// A limit that ends the file exactly where the page descriptors start (found by the
+/// proptest above): every dumpable page reads as lost, not as a truncated-file error.
+#[test]
+fn limit_at_the_descriptors_leaves_every_page_lost() {
+    let segs = vec![(0x10_0000, pages(&[0; 9], 1))];
+    let input = Dump::from_bytes(make_dump(Target::x86_64(), &segs)).unwrap();
+    let opts = CaptureOptions {
+        format: OutputFormat::Kdump(Codec::None),
+        dump_level: 1,
+        batch_pages: 3,
+        ..CaptureOptions::default()
+    };
+    let mut sink = VecSink {
+        limit: Some(16384),
+        ..VecSink::default()
+    };
+    let stats = capture(&input, &opts, &mut sink, &mut |_| {}).unwrap();
+    assert!(stats.incomplete);
+    assert_eq!(sink.bytes.len(), 16384, "header, sub-header and both bitmaps only");
+    let out = Dump::from_bytes(sink.bytes).unwrap();
+    assert!(out.kdump().unwrap().is_incomplete());
+    let (present, lost) = check_same(&input, &out, &segs, true);
+    assert_eq!((present, lost), (0, 9));
+}
+
 /// Input pages that cannot be read (here: a file cut short inside its PT_LOAD data, so
 /// reads past the cut fail) are recorded as lost, not as zeros; the capture goes on, keeps
 /// every readable page and marks the dump incomplete.

@@ -257,7 +257,11 @@ fn limit_at_the_descriptors_leaves_every_page_lost() {
     };
     let stats = capture(&input, &opts, &mut sink, &mut |_| {}).unwrap();
     assert!(stats.incomplete);
-    assert_eq!(sink.bytes.len(), 16384, "header, sub-header and both bitmaps only");
+    assert_eq!(
+        sink.bytes.len(),
+        16384,
+        "header, sub-header and both bitmaps only"
+    );
     let out = Dump::from_bytes(sink.bytes).unwrap();
     assert!(out.kdump().unwrap().is_incomplete());
     let (present, lost) = check_same(&input, &out, &segs, true);

@@ -37,6 +37,16 @@ pub fn bit(bitmap: &[u8], i: u64) -> bool {
         .is_some_and(|&byte| byte & (1 << (i & 7)) != 0)
 }
 
+/// Clears bit `i`; returns whether it was set (false past the end).
+pub fn clear(bitmap: &mut [u8], i: u64) -> bool {
+    let Some(byte) = usize::try_from(i >> 3).ok().and_then(|b| bitmap.get_mut(b)) else {
+        return false;
+    };
+    let was = *byte & (1 << (i & 7)) != 0;
+    *byte &= !(1 << (i & 7));
+    was
+}
+
 /// How many bits are set.
 pub fn count_bits(bitmap: &[u8]) -> u64 {
     bitmap.iter().map(|x| u64::from(x.count_ones())).sum()
@@ -57,6 +67,13 @@ mod tests {
             if len == b.len() as u64 * 8 {
                 prop_assert_eq!(walked.len() as u64, count_bits(&b));
             }
+            // Clearing every set bit empties the bitmap; clearing again reports nothing.
+            let mut c = b.clone();
+            for &i in &walked {
+                prop_assert!(clear(&mut c, i));
+                prop_assert!(!clear(&mut c, i));
+            }
+            prop_assert_eq!(set_bits(&c, len).count(), 0);
         }
     }
 }

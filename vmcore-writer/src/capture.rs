@@ -21,7 +21,7 @@ use elfcorehdr::{Class, DumpFileBuilder, DumpSegment, Endian, Notes, Target};
 use vmcore_reader::kdump::{ByteOrder, WordSize};
 use vmcore_reader::{Dump, Excluded, Kernel, PhysMemory};
 
-use crate::bitmap::{bit, count_bits, set_bits};
+use crate::bitmap::{bit, clear, count_bits, set_bits};
 use crate::classify::{self, ExcludedCounts, MemMapRange, PageClass, PageLayout, level};
 use crate::codec::{Codec, PageCompressor, is_zero};
 use crate::error::{Error, Result, add, mul};
@@ -206,6 +206,25 @@ impl InputMap {
             Err(_) => Err(()),
         }
     }
+
+    /// Reads consecutive pages from pfn `first` into `buf` (whole pages) with one call, or
+    /// page by page when that fails, so that one bad page does not take its neighbours
+    /// along; hands each page to `each` with its index in the run and whether it was read.
+    fn read_run(
+        &self,
+        dump: &Dump,
+        first: u64,
+        buf: &mut [u8],
+        mut each: impl FnMut(usize, &[u8], bool),
+    ) {
+        let whole = dump
+            .read_phys_with(first * self.ps, buf, Excluded::Fill(0))
+            .is_ok();
+        for (j, page) in buf.chunks_exact_mut(self.ps as usize).enumerate() {
+            let ok = whole || self.read_page(dump, first + j as u64, page).is_ok();
+            each(j, page, ok);
+        }
+    }
 }
 
 /// The classification context: VMCOREINFO's page layout and the mem_map ranges.
@@ -331,10 +350,7 @@ fn apply_spills(
             continue;
         };
         for q in from.max(start)..until.min(end) {
-            let i = q - start;
-            let byte = &mut b2[(i >> 3) as usize];
-            if *byte & (1 << (i & 7)) != 0 {
-                *byte &= !(1 << (i & 7));
+            if clear(b2, q - start) {
                 *counter += 1;
             }
         }
@@ -984,8 +1000,6 @@ fn compress_batch(
     }
     let mut k = 0;
     while k < pfns.len() {
-        // When the run's read fails, page by page, so one bad page does not take its
-        // neighbours along.
         let run = 1 + pfns[k + 1..]
             .iter()
             .zip(1u64..)
@@ -994,17 +1008,13 @@ fn compress_batch(
         if run_buf.len() < run * ps {
             run_buf.resize(run * ps, 0);
         }
-        let pages = &mut run_buf[..run * ps];
-        let whole = dump
-            .read_phys_with(pfns[k] * map.ps, pages, Excluded::Fill(0))
-            .is_ok();
-        for (page, &pfn) in pages.chunks_exact_mut(ps).zip(&pfns[k..k + run]) {
-            if !whole && map.read_page(dump, pfn, page).is_err() {
+        map.read_run(dump, pfns[k], &mut run_buf[..run * ps], |_, page, ok| {
+            if ok {
+                add_page(out, pc, page, shared_zero);
+            } else {
                 out.items.push(Item::Unreadable);
-                continue;
             }
-            add_page(out, pc, page, shared_zero);
-        }
+        });
         k += run;
     }
 }
@@ -1102,8 +1112,8 @@ fn zero_pages_parallel(
 }
 
 /// The indices below `len` of bitmap `b2` (pfns from `start`) whose pages read as all
-/// zero; runs of consecutive pfns are read 256 pages at a time, page by page where that
-/// fails (an unreadable page is not a zero page).
+/// zero; runs of consecutive pfns are read up to 256 pages at a time (an unreadable page
+/// is not a zero page).
 fn zero_pages(dump: &Dump, map: &InputMap, start: u64, b2: &[u8], len: u64) -> Vec<u64> {
     const RUN: usize = 256;
     let ps = map.ps as usize;
@@ -1112,15 +1122,16 @@ fn zero_pages(dump: &Dump, map: &InputMap, start: u64, b2: &[u8], len: u64) -> V
     let mut run: Vec<u64> = Vec::with_capacity(RUN);
     let mut flush = |run: &mut Vec<u64>| {
         let Some(&first) = run.first() else { return };
-        let pages = &mut buf[..run.len() * ps];
-        let whole = dump
-            .read_phys_with((start + first) * map.ps, pages, Excluded::Fill(0))
-            .is_ok();
-        for (page, &i) in pages.chunks_exact_mut(ps).zip(run.iter()) {
-            if (whole || map.read_page(dump, start + i, page).is_ok()) && is_zero(page) {
-                zero.push(i);
-            }
-        }
+        map.read_run(
+            dump,
+            start + first,
+            &mut buf[..run.len() * ps],
+            |j, page, ok| {
+                if ok && is_zero(page) {
+                    zero.push(run[j]);
+                }
+            },
+        );
         run.clear();
     };
     for i in set_bits(b2, len) {
@@ -1203,7 +1214,7 @@ fn write_elf(
         stats.pages_in_memory += count_bits(&b1);
         if opts.dump_level & level::ZERO != 0 {
             for i in zero_pages_parallel(dump, map, s, &b2, e - s, opts.threads.max(1)) {
-                b2[(i >> 3) as usize] &= !(1 << (i & 7));
+                clear(&mut b2, i);
                 stats.excluded.zero += 1;
             }
         }

@@ -635,10 +635,7 @@ pub fn exclude_pages(
                 }
                 let last = block_end.min(end);
                 for q in p..last {
-                    let k = q - start;
-                    let byte = &mut bitmap2[(k >> 3) as usize];
-                    if *byte & (1 << (k & 7)) != 0 {
-                        *byte &= !(1 << (k & 7));
+                    if crate::bitmap::clear(bitmap2, q - start) {
                         *counter += 1;
                     }
                 }

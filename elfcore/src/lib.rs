@@ -7,7 +7,6 @@
     clippy::cast_sign_loss,
     clippy::cast_possible_wrap
 )]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 

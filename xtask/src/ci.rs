@@ -21,11 +21,19 @@ pub fn run(_args: &[String]) -> Result<()> {
             .args(&fixture_features)
             .args(["--", "-D", "warnings"]),
     )?;
+    // As docs.rs builds them (`[package.metadata.docs.rs]`: all features,
+    // `--cfg docsrs`).
     step(
         cargo()
-            .args(["doc", "--workspace", "--no-deps"])
-            .env("RUSTDOCFLAGS", "-D warnings"),
+            .args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "--cfg docsrs -D warnings"),
     )?;
+    // Every published crate packages and its packaged sources build on their
+    // own, in dependency order (cargo resolves the workspace's unpublished
+    // crates through a temporary local registry).
+    step(cargo().args(["package", "--workspace", "--exclude", "xtask", "--locked"]))?;
+    // The published crates with Debian stable's rustc, offline from a vendor tree.
+    crate::msrv::run_msrv(&[])?;
 
     let fixtures = crate::fixtures::ensure()?;
     eprintln!("ci: fixtures ready in {}", fixtures.display());
@@ -76,7 +84,7 @@ fn packages_with_feature(feature: &str) -> Result<Vec<String>> {
 }
 
 /// Adds up `test result: ok. 12 passed; 0 failed; ...` lines.
-fn count_results(out: &str) -> (u64, u64) {
+pub(crate) fn count_results(out: &str) -> (u64, u64) {
     let mut passed = 0;
     let mut failed = 0;
     for line in out.lines() {

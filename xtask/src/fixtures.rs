@@ -13,7 +13,7 @@ pub(crate) mod apt;
 mod ckboots;
 pub(crate) mod dumps;
 pub(crate) mod guest;
-mod host;
+pub(crate) mod host;
 pub(crate) mod kernels;
 pub mod manifest;
 

@@ -8,6 +8,7 @@ mod ci;
 mod cmd;
 mod e2e;
 mod fixtures;
+mod msrv;
 
 use anyhow::{Result, bail};
 
@@ -19,6 +20,7 @@ commands:
   guest-kexec  arm kdump in a QEMU guest with our static kexec-load, crash it, check the capture kernel
   e2e       crash-and-capture cycles in QEMU with our tools, dumps checked on the host (see docs/TESTING.md)
   demo      one narrated crash-and-capture cycle
+  msrv      build and test the published crates with Debian 13's rustc 1.85, offline from a vendor tree
   bench     vmcore-capture against makedumpfile on the fixture dumps (with the opt-in 8 GiB one): time, size, peak RSS [--rounds N] [--no-large] [DUMP...]
 ";
 
@@ -38,6 +40,7 @@ fn run() -> Result<()> {
         Some("e2e") => e2e::run_e2e(&args[1..]),
         Some("demo") => e2e::run_demo(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("msrv") => msrv::run_msrv(&args[1..]),
         Some("-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -233,6 +233,15 @@ mod tests {
             .unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        // A hard link to someone's file: replaced, the file's data not truncated.
+        let hard = d.0.join("hard");
+        std::fs::hard_link(&target, &hard).unwrap();
+        create_private(&hard, true)
+            .unwrap()
+            .write_all(b"new")
+            .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::metadata(&target).unwrap().nlink(), 1);
         // A directory is never removed.
         let sub = d.0.join("sub");
         std::fs::create_dir(&sub).unwrap();

@@ -115,7 +115,7 @@ fn every_output_kind_is_0600_under_umask_022() {
         argv.push(out.as_os_str());
         ok(&capture(&argv), what);
         assert_eq!(mode(&out), 0o600, "{what}");
-        if *what == *"kernel log" {
+        if what == "kernel log" {
             assert_eq!(std::fs::read_to_string(&out).unwrap(), want_log);
         } else {
             assert_eq!(log_of(&out), want_log, "{what}");

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod crashkernel;
+pub mod files;
 pub mod kdump_config;
 pub mod kexec_load;
 pub mod size;

@@ -12,9 +12,11 @@
 //! Exit codes follow makedumpfile: 0 when the dump is complete, 1 on any failure (an
 //! incomplete dump included: it is kept and marked), 2 for usage errors. stdout carries
 //! only data (the flattened stream); messages go to stderr.
+//!
+//! Dumps, `-R` results and `--dump-dmesg` logs are created mode 0600 whatever the umask and
+//! never through a symbolic link (see [`crate::files`] and the README's threat model).
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -209,6 +211,7 @@ fn run(cli: &Cli) -> Result<i32, String> {
             capture(&dump, &opts, &mut sink, &mut report)
         }
         None => {
+            warn_if_stdout_is_readable(cli);
             let stdout = std::io::stdout();
             let mut sink = FlatSink::new(
                 std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
@@ -221,7 +224,14 @@ fn run(cli: &Cli) -> Result<i32, String> {
     let stats = result.map_err(|e| format!("{}: {e}", vmcore.display()))?;
     if let Some(path) = &cli.stats_json {
         let j = stats_json(&stats, cli, codec, threads, started.elapsed().as_secs_f64());
-        std::fs::write(path, format!("{j:#}\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Metadata, not dump data: it follows the umask, but it replaces the path itself
+        // (a new file renamed over it), never writing through a link.
+        crate::files::replace(
+            path,
+            format!("{j:#}\n").as_bytes(),
+            crate::files::Perms::Umask,
+            "vmcore-capture",
+        )?;
     }
     if cli.message_level & msg::REPORT != 0 {
         eprintln!(
@@ -257,17 +267,27 @@ fn run(cli: &Cli) -> Result<i32, String> {
     Ok(0)
 }
 
-/// Creates the output; an existing file is an error unless `force` (makedumpfile's `-f`),
-/// which replaces it.
+/// Creates DUMPFILE or LOGFILE: mode 0600 whatever the umask (the dump holds all kernel
+/// memory), never through a symbolic link; an existing path is an error unless `force`
+/// (makedumpfile's `-f`), which replaces the path itself, not what a link points to.
 fn create(path: &std::path::Path, force: bool) -> Result<std::fs::File, String> {
-    let mut o = OpenOptions::new();
-    o.read(true).write(true);
-    if force {
-        o.create(true).truncate(true);
-    } else {
-        o.create_new(true);
+    crate::files::create_private(path, force)
+}
+
+/// With `-F` the shell, not this tool, creates the file stdout goes to, under its own
+/// umask: say so when that file can be read by group or others.
+fn warn_if_stdout_is_readable(cli: &Cli) {
+    let Ok(meta) = rustix::fs::fstat(std::io::stdout()) else {
+        return;
+    };
+    let mode = meta.st_mode;
+    let regular = rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::RegularFile;
+    if regular && mode & 0o077 != 0 && cli.message_level & msg::ERROR != 0 {
+        eprintln!(
+            "vmcore-capture: warning: stdout is a file that group or others can read (mode {:04o}); the stream holds all kernel memory: create it with umask 077",
+            mode & 0o7777
+        );
     }
-    o.open(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn peak_rss() -> Option<u64> {

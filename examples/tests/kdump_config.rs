@@ -608,3 +608,146 @@ fn the_binary_runs_read_only_commands() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `setup --apply` replaces each edited file by a new one renamed over it: the new file
+/// and its backup carry the original's mode and owner (as root, an owner other than root
+/// shows that the owner is copied, not left to whoever runs the tool).
+#[test]
+fn apply_keeps_modes_and_owners_of_edited_files_and_backups() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = scratch("centos9-no-reservation");
+    let entry = "boot/loader/entries/0123456789abcdef0123456789abcdef-5.14.0-611.el9.x86_64.conf";
+    let root_runs = std::fs::metadata(&dir).unwrap().uid() == 0;
+    let files = [
+        (entry, 0o600, 0, 0),
+        ("etc/default/grub", 0o644, 4242, 4343),
+        ("etc/kernel/cmdline", 0o640, 0, 4343),
+    ];
+    let mut want = Vec::new();
+    for (rel, mode, uid, gid) in files {
+        let p = dir.join(rel);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        if root_runs {
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+        }
+        let m = std::fs::metadata(&p).unwrap();
+        want.push((rel, m.mode() & 0o7777, m.uid(), m.gid()));
+    }
+    let out = tool(&dir, &["setup", "--apply", "--keep", "kernel"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for (rel, mode, uid, gid) in want {
+        for f in [rel.to_string(), format!("{rel}.kdump-config.bak")] {
+            let m = std::fs::symlink_metadata(dir.join(&f)).unwrap();
+            assert!(m.is_file(), "{f}");
+            assert_eq!(
+                (m.mode() & 0o7777, m.uid(), m.gid()),
+                (mode, uid, gid),
+                "{f}: mode {:o}",
+                m.mode() & 0o7777
+            );
+        }
+        let text = std::fs::read_to_string(dir.join(rel)).unwrap();
+        assert!(text.contains("crashkernel="), "{rel} was not edited");
+    }
+    // No temporary file is left beside them.
+    for d in ["boot/loader/entries", "etc/default", "etc/kernel"] {
+        for e in std::fs::read_dir(dir.join(d)).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.ends_with(".tmp"), "{d}/{name}");
+        }
+    }
+    // A backup name already taken (here by a link) is skipped, not written through.
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "keep\n").unwrap();
+    let bak = dir.join("etc/kernel/cmdline.kdump-config.bak.1");
+    std::os::unix::fs::symlink(&victim, &bak).unwrap();
+    let edited = std::fs::read_to_string(dir.join("etc/kernel/cmdline")).unwrap();
+    let again = tool(
+        &dir,
+        &[
+            "setup",
+            "--apply",
+            "--crashkernel",
+            "512M",
+            "--keep",
+            "kernel",
+        ],
+    );
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+    assert!(
+        std::fs::symlink_metadata(&bak)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let bak2 = dir.join("etc/kernel/cmdline.kdump-config.bak.2");
+    assert_eq!(std::fs::read_to_string(&bak2).unwrap(), edited);
+    assert_eq!(
+        std::fs::metadata(&bak2).unwrap().mode() & 0o7777,
+        0o640,
+        "the second backup"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// ssh refuses a private key that group or others can access; check says so, on both
+/// families, and is quiet for a 0600 key.
+#[test]
+fn check_flags_an_ssh_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, config, line, key) in [
+        (
+            "centos9-loaded",
+            "etc/kdump.conf",
+            "ssh kdump@backup.example.com\nsshkey /root/.ssh/kdump_id_rsa\n",
+            "root/.ssh/kdump_id_rsa",
+        ),
+        (
+            "debian12-loaded",
+            "etc/default/kdump-tools",
+            "SSH=\"kdump@backup.example.com\"\nSSH_KEY=/root/.ssh/dump_key\n",
+            "root/.ssh/dump_key",
+        ),
+        (
+            // No sshkey line: kdumpctl's default key.
+            "centos9-loaded",
+            "etc/kdump.conf",
+            "ssh kdump@backup.example.com\n",
+            "root/.ssh/kdump_id_rsa",
+        ),
+    ] {
+        let dir = scratch(name);
+        let conf = dir.join(config);
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(line);
+        std::fs::write(&conf, text).unwrap();
+        let key_path = dir.join(key);
+        std::fs::create_dir_all(key_path.parent().unwrap()).unwrap();
+        std::fs::write(&key_path, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = tool(&dir, &["check"]);
+        assert_eq!(open.code, 1, "{name}: {}", open.stdout);
+        assert!(
+            open.stdout.contains(&format!(
+                "the ssh key /{key} is open to group or others (mode 0644) [sshkey-exposed]"
+            )),
+            "{name}: {}",
+            open.stdout
+        );
+        assert!(
+            open.stdout.contains(&format!("fix:   chmod 600 /{key}")),
+            "{}",
+            open.stdout
+        );
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let private = tool(&dir, &["check"]);
+        assert!(
+            !private.stdout.contains("sshkey-exposed"),
+            "{name}: {}",
+            private.stdout
+        );
+        assert_eq!(private.code, 0, "{name}: {}", private.stdout);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

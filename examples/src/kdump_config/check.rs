@@ -6,7 +6,7 @@
 //! and `security/lockdown`), memory reserved at boot and enough of it (the
 //! estimate), the capture kernel loaded (`/sys/kernel/kexec_crash_loaded`),
 //! the service and its configuration, room on the target, and a dump level
-//! that keeps what the user wants.
+//! that keeps what the user wants, and an ssh key that ssh would accept.
 
 use std::path::Path;
 
@@ -385,6 +385,30 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
                     Family::Debian => "kdump-config show".into(),
                 }),
             ),
+        }
+    }
+
+    if let Some(key) = facts.config.ssh_key() {
+        // kdumpctl falls back to the default key when the configured one does not exist.
+        let key = if under(root, key).exists() {
+            key
+        } else {
+            super::conf::DEFAULT_SSHKEY
+        };
+        // Like ssh, follow a link to the key and look at the key itself.
+        if let Ok(meta) = std::fs::metadata(under(root, key)) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
+            // OpenSSH refuses a private key that group or others have any access to
+            // ("UNPROTECTED PRIVATE KEY FILE!", "bad permissions").
+            if mode & 0o077 != 0 {
+                add(
+                    Severity::Problem,
+                    "sshkey-exposed",
+                    format!("the ssh key {key} is open to group or others (mode {mode:04o})"),
+                    "ssh refuses a private key that group or others can access, so the dump would not reach the ssh target; and whoever can read the key can log in there as the dump user and read the dumps".into(),
+                    Some(format!("chmod 600 {key}")),
+                );
+            }
         }
     }
 

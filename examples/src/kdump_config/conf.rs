@@ -16,6 +16,10 @@ use serde::Serialize;
 pub const KDUMP_UTILS_DEFAULT_COLLECTOR: &str = "makedumpfile -l --message-level 7 -d 31";
 /// The default for `raw` and `ssh` targets, which get the flattened stream.
 pub const KDUMP_UTILS_DEFAULT_STREAM_COLLECTOR: &str = "makedumpfile -F -l --message-level 7 -d 31";
+/// The ssh key of an ssh target when none is configured: kdump-utils' `DEFAULT_SSHKEY`
+/// (`kdump-lib-initramfs.sh`, `kdump.conf.5`) and kdump-tools' `SSH_KEY` default
+/// (`kdump-config`).
+pub const DEFAULT_SSHKEY: &str = "/root/.ssh/kdump_id_rsa";
 /// What kdump-tools passes to makedumpfile when `MAKEDUMP_ARGS` is unset.
 pub const KDUMP_TOOLS_DEFAULT_ARGS: &str = "-c -d 31";
 
@@ -178,6 +182,9 @@ pub struct KdumpConf {
     pub failure_action: String,
     /// `final_action`; default `reboot`.
     pub final_action: String,
+    /// `sshkey` as written (the key an ssh target logs in with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sshkey: Option<String>,
     /// What kdumpctl would refuse, one line each, with the line number.
     pub errors: Vec<String>,
 }
@@ -240,6 +247,7 @@ impl KdumpConf {
                 "core_collector" => conf.core_collector = Some(value.to_owned()),
                 "failure_action" | "default" => conf.failure_action = value.to_owned(),
                 "final_action" => conf.final_action = value.to_owned(),
+                "sshkey" => conf.sshkey = Some(value.to_owned()),
                 _ => {}
             }
         }
@@ -296,6 +304,9 @@ pub struct KdumpTools {
     pub collector: Option<Collector>,
     /// `SSH` or `NFS` when set: the dump goes over the network.
     pub target: Option<Target>,
+    /// `SSH_KEY` as written (the key the `SSH` target logs in with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<String>,
     /// Lines that could not be read.
     pub errors: Vec<String>,
 }
@@ -334,6 +345,7 @@ impl KdumpTools {
                 "USE_KDUMP" => t.use_kdump = value == "1",
                 "KDUMP_COREDIR" => t.coredir = value.to_owned(),
                 "MAKEDUMP_ARGS" => t.makedump_args = Some(value.to_owned()),
+                "SSH_KEY" if !value.is_empty() => t.ssh_key = Some(value.to_owned()),
                 "SSH" if !value.is_empty() => {
                     t.target = Some(Target {
                         kind: "ssh".into(),

@@ -201,6 +201,21 @@ impl DumpConfig {
         }
     }
 
+    /// The private key an `ssh` target logs in with, as configured (`sshkey`, `SSH_KEY`)
+    /// or the default; `None` for other targets.
+    pub fn ssh_key(&self) -> Option<&str> {
+        let (target, key) = match self {
+            DumpConfig::KdumpConf { conf, .. } => (conf.target.as_ref(), conf.sshkey.as_deref()),
+            DumpConfig::KdumpTools { conf, .. } => (conf.target.as_ref(), conf.ssh_key.as_deref()),
+            DumpConfig::Missing { .. } => return None,
+        };
+        if target.is_some_and(|t| t.kind == "ssh") {
+            Some(key.unwrap_or(super::conf::DEFAULT_SSHKEY))
+        } else {
+            None
+        }
+    }
+
     /// Problems in the file.
     pub fn errors(&self) -> &[String] {
         match self {

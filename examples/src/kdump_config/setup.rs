@@ -651,16 +651,24 @@ fn contained(root: &Path, rel: &str) -> Result<PathBuf, String> {
     Ok(resolved)
 }
 
-/// A free backup name: `FILE.kdump-config.bak`, then `.bak.1`, `.bak.2`, ...
-fn backup_path(path: &Path) -> PathBuf {
+/// Backs up `path` (a regular file with metadata `meta`) as `FILE.kdump-config.bak`, or the
+/// first free `.bak.1`, `.bak.2`, ...: each candidate is created exclusively (a name taken,
+/// by a file or a link, is skipped, never written through), with the original's mode and
+/// owner, so the backup is no more readable than the file.
+fn backup(path: &Path, meta: &std::fs::Metadata) -> Result<PathBuf, String> {
     let base = format!("{}.kdump-config.bak", path.display());
     let mut candidate = PathBuf::from(&base);
-    let mut n = 1;
-    while candidate.symlink_metadata().is_ok() {
-        candidate = PathBuf::from(format!("{base}.{n}"));
-        n += 1;
+    let mut n = 1u32;
+    loop {
+        match crate::files::copy_like(path, meta, &candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => {
+                candidate = PathBuf::from(format!("{base}.{n}"));
+                n += 1;
+            }
+            Err(e) => return Err(format!("{}: {e}", candidate.display())),
+        }
     }
-    candidate
 }
 
 /// What `apply` did, one line each (root-relative paths).
@@ -684,9 +692,19 @@ fn apply_change(root: &Path, c: &Change, done: &mut Applied) -> Result<(), Strin
     match c {
         Change::Write { after, before, .. } => {
             let path = contained(root, rel)?;
+            // `contained` resolved any link on the way: this is the file itself.
+            let original = std::fs::symlink_metadata(&path).ok();
+            if let Some(m) = original.as_ref().filter(|m| !m.is_file()) {
+                return Err(format!(
+                    "{rel}: not a regular file ({:?}); not replacing it",
+                    m.file_type()
+                ));
+            }
             if before.is_some() {
-                let bak = backup_path(&path);
-                std::fs::copy(&path, &bak).map_err(|e| format!("{rel}: backup: {e}"))?;
+                let meta = original
+                    .as_ref()
+                    .ok_or_else(|| format!("{rel}: disappeared before it could be backed up"))?;
+                let bak = backup(&path, meta).map_err(|e| format!("{rel}: backup: {e}"))?;
                 let bak_rel = bak
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -695,9 +713,14 @@ fn apply_change(root: &Path, c: &Change, done: &mut Applied) -> Result<(), Strin
             } else if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| format!("{rel}: {e}"))?;
             }
-            let tmp = path.with_extension("kdump-config.tmp");
-            std::fs::write(&tmp, after).map_err(|e| format!("{rel}: {e}"))?;
-            std::fs::rename(&tmp, &path).map_err(|e| format!("{rel}: {e}"))?;
+            // The edited file keeps the original's mode and owner; a new one gets what a
+            // package would install a configuration file with.
+            let perms = match &original {
+                Some(m) => crate::files::Perms::SameAs(m),
+                None => crate::files::Perms::Exactly(0o644),
+            };
+            crate::files::replace(&path, after.as_bytes(), perms, "kdump-config")
+                .map_err(|e| format!("{rel}: {e}"))?;
             done.done.push(format!("wrote {rel}"));
         }
         Change::Symlink { target, .. } => {

@@ -21,7 +21,8 @@
 #      flat execute/read code segment, __BOOT_DS = 0x18 a flat read/write data
 #      segment; CS = __BOOT_CS, DS/ES/SS = __BOOT_DS), reloads every segment
 #      register, puts the boot_params address in %rsi, clears the other
-#      general-purpose registers and the flags, and jumps to the kernel entry.
+#      general-purpose registers and the flags (IF and DF included), and jumps to the
+#      kernel entry.
 #
 # Position independent: every data reference is %rip-relative and the object file has
 # no relocations (build.sh checks), so the image runs at any address it is copied to.
@@ -538,6 +539,9 @@ boot_kernel:
 	xorl	%r13d, %r13d
 	xorl	%r14d, %r14d
 	xorl	%r15d, %r15d
+	# The xors set ZF and PF: leave the kernel the same all-clear flags as at entry.
+	pushq	$0
+	popfq
 .ifdef TEST
 	jmp	test_boot
 .else

@@ -6,7 +6,8 @@
 //! The program is our own documented assembly, `purgatory/x86_64.S`, built by
 //! `purgatory/build.sh` (GNU `as` + `objcopy -O binary`) into the committed
 //! `purgatory/x86_64.bin`, which this module embeds; `tests/purgatory.rs` rebuilds it and
-//! checks the bytes are the same, and runs the same source's SHA-256 code on the host.
+//! checks the bytes are the same, runs the same source's SHA-256 code on the host, and
+//! (with `fixture-tests`) boots the real image under QEMU from `purgatory/qemu-stub.S`.
 //!
 //! # What the image does
 //! 1. Takes its own stack in the memory after its file bytes (inside [`PurgatoryImage::memsz`]).

@@ -332,3 +332,273 @@ proptest! {
         prop_assert_eq!(r.rest, expect);
     }
 }
+
+/// The real image (not the TEST build) run under QEMU by `purgatory/qemu-stub.S`, a
+/// multiboot kernel that enters it the way relocate_kernel does. Behind `fixture-tests`,
+/// whose environment has QEMU (the fixtures are made with it); there a missing
+/// `qemu-system-x86_64` fails the test.
+#[cfg(feature = "fixture-tests")]
+mod qemu {
+    use std::io::{Read, Write};
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use kexec_image::purgatory::{self, DigestRegion, PurgatoryImage, PurgatoryParams};
+
+    /// Addresses fixed by qemu-stub.S.
+    const PURGATORY_ADDR: u64 = 0x60_0000;
+    const BLOB_ADDR: u64 = 0x80_0000;
+    const FAKE_KERNEL: u64 = 0x10_1000;
+    const BOOT_PARAMS: u64 = 0x0123_4000;
+    /// isa-debug-exit with the value 0x10: the fake kernel was entered.
+    const KERNEL_ENTERED: i32 = 0x21;
+    /// A guard against a hang of the test itself, not a measurement.
+    const GUARD: Duration = Duration::from_secs(300);
+
+    fn blob() -> Vec<u8> {
+        (0..20_000u32)
+            .map(|i| (i.wrapping_mul(40_503) >> 7) as u8)
+            .collect()
+    }
+
+    /// Two regions of the blob with a gap between them, and the image checking them.
+    fn image(blob: &[u8]) -> PurgatoryImage {
+        let (a, b) = ((0usize, 12_345usize), (13_000usize, 7_000usize));
+        let params = PurgatoryParams {
+            kernel_entry: FAKE_KERNEL,
+            boot_params: BOOT_PARAMS,
+            regions: [a, b]
+                .iter()
+                .map(|&(o, l)| DigestRegion {
+                    start: BLOB_ADDR + o as u64,
+                    len: l as u64,
+                })
+                .collect(),
+            digest: purgatory::segments_digest([&blob[a.0..a.0 + a.1], &blob[b.0..b.0 + b.1]]),
+        };
+        purgatory::x86_64(&params).unwrap()
+    }
+
+    /// Builds the stub kernel around `image` and `blob` into `dir`.
+    fn stub(dir: &Path, image: &PurgatoryImage, blob: &[u8]) -> std::path::PathBuf {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("purgatory.bin"), &image.bytes).unwrap();
+        std::fs::write(dir.join("blob.bin"), blob).unwrap();
+        let src = super::purgatory_dir().join("qemu-stub.S");
+        let entry = format!("PURGATORY_ENTRY={:#x}", PURGATORY_ADDR + image.entry_offset);
+        let (obj, elf, bin) = (
+            dir.join("stub.o"),
+            dir.join("stub.elf"),
+            dir.join("stub.bin"),
+        );
+        let mut as_ = Command::new("as");
+        as_.args(["--64", "-I"])
+            .arg(dir)
+            .args(["--defsym", &entry, "-o"]);
+        as_.arg(&obj).arg(src);
+        let mut ld = Command::new("ld");
+        ld.args(["-N", "-Ttext=0x100000", "-e", "mb_start", "--build-id=none"]);
+        ld.args(["--no-warn-rwx-segments", "-o"])
+            .arg(&elf)
+            .arg(&obj);
+        let mut objcopy = Command::new("objcopy");
+        objcopy.args(["-O", "binary"]).arg(&elf).arg(&bin);
+        for mut cmd in [as_, ld, objcopy] {
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        dir.join("stub.bin")
+    }
+
+    /// A QEMU run: its monitor on stdin/stdout, the purgatory's COM1 in `serial`, the
+    /// fake kernel's dump in `debugcon`.
+    struct Qemu {
+        child: std::process::Child,
+        monitor_out: Arc<Mutex<Vec<u8>>>,
+        serial: std::path::PathBuf,
+        debugcon: std::path::PathBuf,
+        started: Instant,
+    }
+
+    impl Qemu {
+        fn start(dir: &Path, kernel: &Path) -> Qemu {
+            let serial = dir.join("serial.txt");
+            let debugcon = dir.join("debugcon.bin");
+            let mut child = Command::new("qemu-system-x86_64")
+                .args(["-M", "pc", "-m", "64", "-display", "none", "-no-reboot"])
+                .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+                .args(["-monitor", "stdio", "-kernel"])
+                .arg(kernel)
+                .arg("-serial")
+                .arg(format!("file:{}", serial.display()))
+                .arg("-debugcon")
+                .arg(format!("file:{}", debugcon.display()))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("run qemu-system-x86_64");
+            let monitor_out = Arc::new(Mutex::new(Vec::new()));
+            let mut stdout = child.stdout.take().unwrap();
+            let sink = Arc::clone(&monitor_out);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+            Qemu {
+                child,
+                monitor_out,
+                serial,
+                debugcon,
+                started: Instant::now(),
+            }
+        }
+
+        fn guard(&mut self, what: &str) {
+            if self.started.elapsed() > GUARD {
+                let _ = self.child.kill();
+                panic!("QEMU still running after {GUARD:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+
+        fn serial(&self) -> Vec<u8> {
+            std::fs::read(&self.serial).unwrap_or_default()
+        }
+
+        fn monitor(&mut self, cmd: &str) {
+            let stdin = self.child.stdin.as_mut().unwrap();
+            stdin.write_all(cmd.as_bytes()).unwrap();
+            stdin.write_all(b"\n").unwrap();
+            stdin.flush().unwrap();
+        }
+
+        /// Waits for QEMU to exit; its exit status.
+        fn wait(&mut self) -> i32 {
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return status.code().unwrap_or(-1);
+                }
+                self.guard("QEMU to exit");
+            }
+        }
+    }
+
+    fn u64_at(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    fn u16_at(b: &[u8], at: usize) -> u16 {
+        u16::from_le_bytes(b[at..at + 2].try_into().unwrap())
+    }
+
+    #[test]
+    fn enters_the_kernel_by_the_64_bit_boot_protocol() {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("purgatory-qemu-boot");
+        let blob = blob();
+        let image = image(&blob);
+        let kernel = stub(&dir, &image, &blob);
+        let mut qemu = Qemu::start(&dir, &kernel);
+        let code = qemu.wait();
+        assert_eq!(
+            code,
+            KERNEL_ENTERED,
+            "serial: {:?}",
+            String::from_utf8_lossy(&qemu.serial())
+        );
+        assert_eq!(qemu.serial(), b"", "the purgatory is silent on success");
+        let dump = std::fs::read(&qemu.debugcon).unwrap();
+        assert_eq!(dump.len(), 158, "{dump:02x?}");
+        // rax, rbx, rcx, rdx, rsi, rdi, rbp, r8..r15: all zero but rsi = boot_params.
+        for (i, name) in [
+            "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12",
+            "r13", "r14", "r15",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let want = if *name == "rsi" { BOOT_PARAMS } else { 0 };
+            assert_eq!(u64_at(&dump, 8 * i), want, "{name}");
+        }
+        assert_eq!(u64_at(&dump, 120), 0x2, "rflags: IF, DF and the rest clear");
+        let rsp = u64_at(&dump, 128);
+        let len = image.bytes.len() as u64;
+        assert!(
+            (PURGATORY_ADDR + len..=PURGATORY_ADDR + image.memsz).contains(&rsp),
+            "rsp {rsp:#x} inside the purgatory's memsz, beyond its bytes"
+        );
+        let selectors: Vec<u16> = (0..6).map(|i| u16_at(&dump, 136 + 2 * i)).collect();
+        assert_eq!(
+            selectors,
+            [0x10, 0x18, 0x18, 0x18, 0x18, 0x18],
+            "cs ds es ss fs gs"
+        );
+        // The GDT the kernel sees is the purgatory's own, inside its image.
+        let (limit, base) = (u16_at(&dump, 148), u64_at(&dump, 150));
+        assert_eq!(limit, 31);
+        assert!((PURGATORY_ADDR..PURGATORY_ADDR + len).contains(&base));
+        let gdt = (base - PURGATORY_ADDR) as usize;
+        assert_eq!(u64_at(&image.bytes, gdt + 0x10), 0x00af_9a00_0000_ffff);
+        assert_eq!(u64_at(&image.bytes, gdt + 0x18), 0x00cf_9200_0000_ffff);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_corrupted_segment_on_com1_and_halts() {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("purgatory-qemu-refuse");
+        let mut blob = blob();
+        let image = image(&blob);
+        blob[19_999] ^= 0x01; // the last byte of the second region
+        let kernel = stub(&dir, &image, &blob);
+        let mut qemu = Qemu::start(&dir, &kernel);
+        while !qemu
+            .serial()
+            .ends_with(b"purgatory: sha256 digest mismatch\r\n")
+        {
+            if let Some(status) = qemu.child.try_wait().unwrap() {
+                panic!(
+                    "QEMU exited ({status}) before the refusal; serial {:?}",
+                    String::from_utf8_lossy(&qemu.serial())
+                );
+            }
+            qemu.guard("the refusal on COM1");
+        }
+        // The CPU is halted inside the purgatory (asked until QEMU reports HLT=1).
+        let rip = loop {
+            qemu.monitor("info registers");
+            std::thread::sleep(Duration::from_millis(100));
+            let out = String::from_utf8_lossy(&qemu.monitor_out.lock().unwrap()).into_owned();
+            let halted = out
+                .lines()
+                .rfind(|l| l.starts_with("RIP=") && l.contains("HLT=1"))
+                .map(|l| u64::from_str_radix(&l[4..20], 16).unwrap());
+            if let Some(rip) = halted {
+                break rip;
+            }
+            qemu.guard("HLT=1 in info registers");
+        };
+        qemu.monitor("quit");
+        qemu.wait();
+        let len = image.bytes.len() as u64;
+        assert!(
+            (PURGATORY_ADDR..PURGATORY_ADDR + len).contains(&rip),
+            "halted at {rip:#x}, outside the purgatory"
+        );
+        assert_eq!(
+            std::fs::read(&qemu.debugcon).unwrap(),
+            b"",
+            "the kernel was entered"
+        );
+        assert_eq!(qemu.serial(), b"purgatory: sha256 digest mismatch\r\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -285,9 +285,48 @@ sha256_final:
 # sha256_compress: the SHA-256 compression function (FIPS 180-4 6.2.2) of the 64-byte
 # block at %rdi into H. Preserves every general-purpose register.
 #
-# Registers during the rounds: a..h = %r8d..%r15d, %ecx = round t, %rsi = W, %rdi = K,
-# %eax, %ebx, %edx, %ebp = temporaries.
+# Registers during the rounds: a..h live in %r8d..%r15d, and instead of moving eight
+# values per round the names rotate: round t's a..h are the registers ROUND is given,
+# and eight rounds bring the names back (64 is a multiple of 8). %ecx = t of the first
+# round of a group of eight, %rsi = W, %rdi = K, %eax, %ebx, %edx, %ebp = temporaries.
+#
+# The rotations use ROTR(x, p) ^ ROTR(x, q) ^ ROTR(x, r) = ROTR(x ^ ROTR(x ^ ROTR(x,
+# r - q), q - p), p), one temporary and three rotates per Sigma.
 # ---------------------------------------------------------------------------------------
+# ROUND: one round t = %ecx + \i with working variables \a..\h: d += T1, h = T1 + T2
+# (h becomes the next round's a, d its e).
+.macro ROUND a, b, c, d, e, f, g, h, i
+	movl	\e, %eax
+	rorl	$14, %eax
+	xorl	\e, %eax
+	rorl	$5, %eax
+	xorl	\e, %eax
+	rorl	$6, %eax			# S1(e) = ROTR6 ^ ROTR11 ^ ROTR25
+	movl	\f, %ebx
+	xorl	\g, %ebx
+	andl	\e, %ebx
+	xorl	\g, %ebx			# Ch(e,f,g) = ((f ^ g) & e) ^ g
+	addl	%ebx, %eax
+	addl	\h, %eax
+	addl	\i * 4(%rdi,%rcx,4), %eax	# + Kt
+	addl	\i * 4(%rsi,%rcx,4), %eax	# + Wt: %eax = T1
+	addl	%eax, \d
+	movl	\a, %ebx
+	rorl	$9, %ebx
+	xorl	\a, %ebx
+	rorl	$11, %ebx
+	xorl	\a, %ebx
+	rorl	$2, %ebx			# S0(a) = ROTR2 ^ ROTR13 ^ ROTR22
+	movl	\a, %edx
+	orl	\b, %edx
+	andl	\c, %edx
+	movl	\a, %ebp
+	andl	\b, %ebp
+	orl	%ebp, %edx			# Maj(a,b,c) = ((a | b) & c) | (a & b)
+	leal	(%rax,%rbx), \h
+	addl	%edx, \h			# h = T1 + S0(a) + Maj(a,b,c)
+.endm
+
 sha256_compress:
 	pushq	%rax
 	pushq	%rbx
@@ -316,22 +355,20 @@ sha256_compress:
 	jb	1b
 	# W16..W63: Wt = s1(Wt-2) + Wt-7 + s0(Wt-15) + Wt-16, with
 	# s0(x) = ROTR7 ^ ROTR18 ^ SHR3 and s1(x) = ROTR17 ^ ROTR19 ^ SHR10.
-2:	movl	-60(%rsi,%rcx,4), %eax		# Wt-15
+2:	movl	-60(%rsi,%rcx,4), %eax		# x = Wt-15
 	movl	%eax, %ebx
-	movl	%eax, %edx
-	rorl	$7, %eax
-	rorl	$18, %edx
-	xorl	%edx, %eax
+	rorl	$11, %eax
+	xorl	%ebx, %eax
+	rorl	$7, %eax			# ROTR7(x) ^ ROTR18(x)
 	shrl	$3, %ebx
-	xorl	%ebx, %eax			# %eax = s0
-	movl	-8(%rsi,%rcx,4), %ebx		# Wt-2
+	xorl	%ebx, %eax			# %eax = s0(x)
+	movl	-8(%rsi,%rcx,4), %ebx		# y = Wt-2
 	movl	%ebx, %edx
-	movl	%ebx, %ebp
-	rorl	$17, %edx
-	rorl	$19, %ebp
-	xorl	%ebp, %edx
+	rorl	$2, %edx
+	xorl	%ebx, %edx
+	rorl	$17, %edx			# ROTR17(y) ^ ROTR19(y)
 	shrl	$10, %ebx
-	xorl	%ebx, %edx			# %edx = s1
+	xorl	%ebx, %edx			# %edx = s1(y)
 	addl	%edx, %eax
 	addl	-64(%rsi,%rcx,4), %eax		# + Wt-16
 	addl	-28(%rsi,%rcx,4), %eax		# + Wt-7
@@ -351,55 +388,18 @@ sha256_compress:
 	movl	24(%rdi), %r14d
 	movl	28(%rdi), %r15d
 
-	# 64 rounds.
+	# 64 rounds, eight per iteration.
 	leaq	sha256_k(%rip), %rdi
 	xorl	%ecx, %ecx
-3:	# T1 = h + S1(e) + Ch(e,f,g) + Kt + Wt, S1(e) = ROTR6 ^ ROTR11 ^ ROTR25
-	movl	%r12d, %eax
-	rorl	$6, %eax
-	movl	%r12d, %ebx
-	rorl	$11, %ebx
-	xorl	%ebx, %eax
-	movl	%r12d, %ebx
-	rorl	$25, %ebx
-	xorl	%ebx, %eax
-	# Ch(e,f,g) = (e & f) ^ (~e & g), computed as ((f ^ g) & e) ^ g
-	movl	%r13d, %ebx
-	xorl	%r14d, %ebx
-	andl	%r12d, %ebx
-	xorl	%r14d, %ebx
-	addl	%ebx, %eax
-	addl	%r15d, %eax
-	addl	(%rdi,%rcx,4), %eax
-	addl	(%rsi,%rcx,4), %eax		# %eax = T1
-	# T2 = S0(a) + Maj(a,b,c), S0(a) = ROTR2 ^ ROTR13 ^ ROTR22
-	movl	%r8d, %ebx
-	rorl	$2, %ebx
-	movl	%r8d, %edx
-	rorl	$13, %edx
-	xorl	%edx, %ebx
-	movl	%r8d, %edx
-	rorl	$22, %edx
-	xorl	%edx, %ebx
-	# Maj(a,b,c) = (a & b) ^ (a & c) ^ (b & c), computed as ((a | b) & c) | (a & b)
-	movl	%r8d, %edx
-	orl	%r9d, %edx
-	andl	%r10d, %edx
-	movl	%r8d, %ebp
-	andl	%r9d, %ebp
-	orl	%ebp, %edx
-	addl	%edx, %ebx			# %ebx = T2
-	# h = g, g = f, f = e, e = d + T1, d = c, c = b, b = a, a = T1 + T2
-	movl	%r14d, %r15d
-	movl	%r13d, %r14d
-	movl	%r12d, %r13d
-	movl	%r11d, %r12d
-	addl	%eax, %r12d
-	movl	%r10d, %r11d
-	movl	%r9d, %r10d
-	movl	%r8d, %r9d
-	leal	(%rax,%rbx), %r8d
-	incl	%ecx
+3:	ROUND	%r8d, %r9d, %r10d, %r11d, %r12d, %r13d, %r14d, %r15d, 0
+	ROUND	%r15d, %r8d, %r9d, %r10d, %r11d, %r12d, %r13d, %r14d, 1
+	ROUND	%r14d, %r15d, %r8d, %r9d, %r10d, %r11d, %r12d, %r13d, 2
+	ROUND	%r13d, %r14d, %r15d, %r8d, %r9d, %r10d, %r11d, %r12d, 3
+	ROUND	%r12d, %r13d, %r14d, %r15d, %r8d, %r9d, %r10d, %r11d, 4
+	ROUND	%r11d, %r12d, %r13d, %r14d, %r15d, %r8d, %r9d, %r10d, 5
+	ROUND	%r10d, %r11d, %r12d, %r13d, %r14d, %r15d, %r8d, %r9d, 6
+	ROUND	%r9d, %r10d, %r11d, %r12d, %r13d, %r14d, %r15d, %r8d, 7
+	addl	$8, %ecx
 	cmpl	$64, %ecx
 	jb	3b
 

@@ -16,6 +16,8 @@
 #   0x100000  this stub; fake_kernel at 0x101000
 #   0x600000  the purgatory image, copied there (4 KiB aligned, as kexec_load needs)
 #   0x800000  blob.bin, copied there
+# The stub is loaded with both files inside it, so it must end below 0x600000: blob.bin
+# stays under 4 MiB.
 #
 # fake_kernel stands for the kernel: it stores what it was entered with (the 15 GPRs
 # rax, rbx, rcx, rdx, rsi, rdi, rbp, r8..r15, then rflags, rsp, each u64; the selectors

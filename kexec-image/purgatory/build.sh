@@ -8,7 +8,7 @@
 # Reproducible: `as` writes no timestamps or paths into .text, `objcopy -O binary -j .text`
 # keeps only the section's bytes, and the object must have no relocations (checked), so
 # the output depends on the source and the binutils version only. The committed binary
-# was made with GNU Binutils 2.40 (Debian 13); kexec-image/tests/purgatory.rs rebuilds it
+# was made with GNU Binutils 2.40 (Debian 12); kexec-image/tests/purgatory.rs rebuilds it
 # and fails when the bytes differ.
 set -eu
 

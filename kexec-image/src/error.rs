@@ -85,6 +85,14 @@ pub enum Error {
         /// The nesting limit.
         limit: u32,
     },
+    /// More digest regions than the purgatory's parameter block holds.
+    #[error("the purgatory hashes at most {max} regions, {count} were given")]
+    PurgatoryRegions {
+        /// Regions given.
+        count: usize,
+        /// The parameter block's capacity.
+        max: usize,
+    },
     /// A line of `/proc/iomem` (or a memmap entry) is malformed.
     #[error("line {line}: {reason}: {text:?}")]
     MemoryMap {

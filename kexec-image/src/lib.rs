@@ -16,6 +16,7 @@ pub mod image;
 pub mod iomem;
 pub mod pe;
 pub mod plan;
+pub mod purgatory;
 pub mod riscv;
 pub mod s390;
 pub mod x86;

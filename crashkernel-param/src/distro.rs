@@ -255,8 +255,9 @@ pub fn recommend(
     }
     let mut value = TextBuf::new();
     // The tables are valid and small: parsing, editing and writing cannot fail.
-    if let Ok(ck) = CrashKernel::parse(table)
-        && let Ok(edited) = ck.with_delta(delta)
+    if let Some(edited) = CrashKernel::parse(table)
+        .ok()
+        .and_then(|ck| ck.with_delta(delta).ok())
     {
         let _ = write!(value, "{edited}");
     }

@@ -77,7 +77,7 @@ impl fmt::Display for Reason {
             Reason::MemoryValueExpected => f.write_str("memory value expected"),
             Reason::UnrecognizedChar(0) => f.write_str("unrecognized char: end of line"),
             Reason::UnrecognizedChar(c) if c.is_ascii_graphic() || *c == b' ' => {
-                write!(f, "unrecognized char: {}", *c as char)
+                write!(f, "unrecognized char: {}", char::from(*c))
             }
             Reason::UnrecognizedChar(c) => write!(f, "unrecognized char: byte {c:#04x}"),
             Reason::DashExpected => f.write_str("'-' expected"),

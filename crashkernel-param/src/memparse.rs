@@ -49,7 +49,7 @@ fn strtoull(s: &[u8]) -> (u64, usize) {
     };
     let mut value: u64 = 0;
     let mut i = start;
-    while let Some(digit) = s.get(i).and_then(|&c| (c as char).to_digit(base)) {
+    while let Some(digit) = s.get(i).and_then(|&c| char::from(c).to_digit(base)) {
         value = value
             .wrapping_mul(u64::from(base))
             .wrapping_add(u64::from(digit));

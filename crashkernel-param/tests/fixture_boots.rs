@@ -9,6 +9,10 @@
 //! the main range at or above 4 GiB; `kexec_crash_size` is the main size.
 //!
 //! Fails (never skips) when `KDUMP_FIXTURES` is unset or a file is missing.
+#![allow(
+    clippy::print_stdout,
+    reason = "the test lists the boots that agree (shown with --nocapture), as evidence beside the assertion"
+)]
 
 use crashkernel_param::{Arch, Failure, KernelVersion, Reservation, Target, evaluate};
 use serde_json::Value;
@@ -36,7 +40,7 @@ fn u(v: &Value) -> u64 {
 }
 
 fn mib(b: u64) -> String {
-    if b.is_multiple_of(1 << 20) {
+    if b % (1 << 20) == 0 {
         format!("{}M", b >> 20)
     } else {
         format!("{b:#x}")
@@ -118,9 +122,7 @@ fn disagreement(
         let g: Vec<String> = got.iter().map(|&s| mib(s)).collect();
         return Some(format!("range sizes {g:?}, model {w:?}"));
     }
-    if let Some(base) = r.base
-        && main_start != base
-    {
+    if let Some(base) = r.base.filter(|&base| base != main_start) {
         return Some(format!(
             "main range at {main_start:#x}, model's fixed base {base:#x}"
         ));

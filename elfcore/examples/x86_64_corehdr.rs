@@ -2,6 +2,11 @@
 //! 256 MiB crash kernel region, and writes it to the file named by the first argument
 //! (default `x86_64-corehdr.elf`). `readelf -h -l x86_64-corehdr.elf` shows it.
 
+#![allow(
+    clippy::print_stderr,
+    reason = "an example program: it tells its user on stderr what it wrote"
+)]
+
 use elfcorehdr::{CrashHeaderBuilder, KernelText, NoteBuffer, PhysRange, Target};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -14,6 +14,9 @@ mod build;
 mod decode;
 mod error;
 mod fields;
+// Public only so the fuzz target and the corpus replay test can reach it; not part of the
+// supported API and free to change in any release.
+#[doc(hidden)]
 pub mod fuzz;
 mod note;
 mod parse;

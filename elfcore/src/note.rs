@@ -209,7 +209,7 @@ impl NoteWriter {
     }
 
     fn pad(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
+        while self.buf.len() % 4 != 0 {
             self.buf.push(0);
         }
     }

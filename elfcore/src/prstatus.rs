@@ -55,7 +55,7 @@ macro_rules! named_regs {
     ($(#[$doc:meta])* $name:ident, $word:expr, { $($(#[$fdoc:meta])* $field:ident : $kind:tt),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-        #[allow(missing_docs)]
+        #[allow(missing_docs, reason = "register fields carry the kernel's register names; the struct doc names the layout")]
         pub struct $name {
             $($(#[$fdoc])* pub $field: named_regs!(@ty $kind),)*
         }

@@ -29,7 +29,10 @@ pub struct QemuSegment {
 
 /// QEMU's x86 CPU state (`QEMUCPUState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "the register fields are named as in QEMU's QEMUCPUState and need no prose each"
+)]
 pub struct QemuCpuState {
     /// Format version (1).
     pub version: u32,

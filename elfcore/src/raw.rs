@@ -53,7 +53,10 @@ pub const DUMP_ELF_INCOMPLETE: u32 = 1;
 /// `Elf64_Ehdr`.
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "fields keep the gABI names of elf.h, which the module doc cites"
+)]
 pub struct Ehdr64<O: ByteOrder> {
     pub e_ident: [u8; 16],
     pub e_type: U16<O>,
@@ -74,7 +77,10 @@ pub struct Ehdr64<O: ByteOrder> {
 /// `Elf32_Ehdr`.
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "fields keep the gABI names of elf.h, which the module doc cites"
+)]
 pub struct Ehdr32<O: ByteOrder> {
     pub e_ident: [u8; 16],
     pub e_type: U16<O>,
@@ -95,7 +101,10 @@ pub struct Ehdr32<O: ByteOrder> {
 /// `Elf64_Phdr` (note the field order differs from the 32-bit one).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "fields keep the gABI names of elf.h, which the module doc cites"
+)]
 pub struct Phdr64<O: ByteOrder> {
     pub p_type: U32<O>,
     pub p_flags: U32<O>,
@@ -110,7 +119,10 @@ pub struct Phdr64<O: ByteOrder> {
 /// `Elf32_Phdr`.
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "fields keep the gABI names of elf.h, which the module doc cites"
+)]
 pub struct Phdr32<O: ByteOrder> {
     pub p_type: U32<O>,
     pub p_offset: U32<O>,
@@ -125,7 +137,10 @@ pub struct Phdr32<O: ByteOrder> {
 /// `Elf64_Shdr`; only section 0 is ever read (for the `PN_XNUM` extension).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "fields keep the gABI names of elf.h, which the module doc cites"
+)]
 pub struct Shdr64<O: ByteOrder> {
     pub sh_name: U32<O>,
     pub sh_type: U32<O>,
@@ -142,7 +157,10 @@ pub struct Shdr64<O: ByteOrder> {
 /// `Elf32_Shdr`.
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "fields keep the gABI names of elf.h, which the module doc cites"
+)]
 pub struct Shdr32<O: ByteOrder> {
     pub sh_name: U32<O>,
     pub sh_type: U32<O>,
@@ -159,7 +177,10 @@ pub struct Shdr32<O: ByteOrder> {
 /// `Elf{32,64}_Nhdr`: the same in both classes.
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "fields keep the gABI names of elf.h, which the module doc cites"
+)]
 pub struct Nhdr<O: ByteOrder> {
     pub n_namesz: U32<O>,
     pub n_descsz: U32<O>,

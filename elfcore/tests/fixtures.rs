@@ -5,6 +5,10 @@
 //! listed file is missing. Dumps are large, so only the header tables and the note segments
 //! are read, by offset.
 #![cfg(feature = "fixture-tests")]
+#![allow(
+    clippy::print_stderr,
+    reason = "the test logs which real dumps it checked (shown with --nocapture)"
+)]
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -289,13 +289,15 @@ pub fn run(args: impl IntoIterator<Item = OsString>, host: &dyn Host) -> Output 
             crashkernel,
             json,
         } => {
-            if let Some(v) = &crashkernel
-                && let Err(e) = crashkernel_param::evaluate_value(v, facts.ram, facts.target())
-            {
-                return fail(
-                    2,
-                    format!("--crashkernel {v}: this kernel would reserve nothing with it: {e}"),
-                );
+            if let Some(v) = &crashkernel {
+                if let Err(e) = crashkernel_param::evaluate_value(v, facts.ram, facts.target()) {
+                    return fail(
+                        2,
+                        format!(
+                            "--crashkernel {v}: this kernel would reserve nothing with it: {e}"
+                        ),
+                    );
+                }
             }
             let plan = setup::plan(
                 &root,
@@ -371,7 +373,7 @@ fn pretty(v: &Value) -> String {
 /// Bytes as the command line spells them when exact (`256M`), else MiB with one decimal.
 fn human(bytes: u64) -> String {
     const M: u64 = 1 << 20;
-    if bytes.is_multiple_of(M) || bytes < M {
+    if bytes % M == 0 || bytes < M {
         Size(bytes).to_string()
     } else {
         let tenths = (u128::from(bytes) * 10 + u128::from(M) / 2) / u128::from(M);

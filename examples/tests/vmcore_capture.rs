@@ -34,7 +34,7 @@ fn input(dir: &Path) -> (PathBuf, Vec<u8>) {
     let mut ram = vec![0u8; 64 * 4096];
     for (i, b) in ram.iter_mut().enumerate() {
         if (i / 4096) % 4 != 0 {
-            *b = (i % 251) as u8 ^ (i / 4096) as u8;
+            *b = u8::try_from(i % 251).unwrap() ^ u8::try_from(i / 4096).unwrap();
         }
     }
     let mut notes = NoteWriter::new(Target::x86_64().endian);

@@ -36,6 +36,8 @@ use vmcore_writer::classify::{PageLayout, mem_map_ranges};
 /// The dump every case serves: x86_64, 512 MiB, QEMU's ELF.
 const INPUT: &str = "dumps/x86_64-512M/qemu.elf";
 const PAGE: u64 = 4096;
+/// [`PAGE`] as a buffer length.
+const PAGE_LEN: usize = 4096;
 /// Inode of the one file in the mount's root.
 const FILE_INO: INodeNo = INodeNo(2);
 const FILE_NAME: &str = "vmcore";
@@ -97,7 +99,7 @@ impl FaultyFile {
             gid: 0,
             rdev: 0,
             flags: 0,
-            blksize: PAGE as u32,
+            blksize: u32::try_from(PAGE).expect("a page size fits u32"),
         }
     }
 
@@ -107,7 +109,9 @@ impl FaultyFile {
             self.faults.fetch_add(1, Ordering::Relaxed);
             return Err(Errno::EIO);
         }
-        let mut buf = vec![0u8; end.saturating_sub(offset) as usize];
+        // At most `size` bytes, a u32.
+        let len = usize::try_from(end.saturating_sub(offset)).map_err(|_| Errno::EIO)?;
+        let mut buf = vec![0u8; len];
         self.source
             .read_exact_at(&mut buf, offset)
             .map_err(|_| Errno::EIO)?;
@@ -255,7 +259,7 @@ fn capture(input: &Path, out: &Path, stats: &Path) -> Run {
 fn page_states(dump: &Dump) -> BTreeMap<u64, PageState> {
     let mut m = BTreeMap::new();
     for (s, e) in dump.present_ranges() {
-        for pa in (s..e).step_by(PAGE as usize) {
+        for pa in (s..e).step_by(PAGE_LEN) {
             m.insert(pa / PAGE, dump.page_state(pa).unwrap());
         }
     }
@@ -263,14 +267,14 @@ fn page_states(dump: &Dump) -> BTreeMap<u64, PageState> {
 }
 
 fn source_page(src: &Dump, pfn: u64) -> Vec<u8> {
-    let mut b = vec![0u8; PAGE as usize];
+    let mut b = vec![0u8; PAGE_LEN];
     src.read_phys(pfn * PAGE, &mut b).unwrap();
     b
 }
 
 /// Every present page of `out` equals the source's; returns how many were compared.
 fn present_pages_equal(out: &Dump, states: &BTreeMap<u64, PageState>, src: &Dump) -> u64 {
-    let mut b = vec![0u8; PAGE as usize];
+    let mut b = vec![0u8; PAGE_LEN];
     let mut n = 0;
     for (&pfn, st) in states {
         if matches!(st, PageState::Present | PageState::Zero) {
@@ -395,7 +399,7 @@ fn capture_with_faults(tag: &str, bad: &[(u64, u64)]) -> (Run, BTreeMap<u64, Pag
         .map(|(&p, _)| p)
         .collect();
     assert_eq!(got_lost, lost, "{tag}: lost pages");
-    let mut b = vec![0u8; PAGE as usize];
+    let mut b = vec![0u8; PAGE_LEN];
     for &pfn in &lost {
         assert!(
             dump.read_phys(pfn * PAGE, &mut b).is_err(),
@@ -466,7 +470,7 @@ fn unreadable_mem_map_keeps_the_pages_it_describes() {
     // A mem_map page whose struct pages all describe pages -d 31 excluded, in the middle
     // of RAM, so that keeping them shows in the output.
     let (first, pa) = (0x8000..0x1_8000)
-        .step_by(per_page as usize)
+        .step_by(usize::try_from(per_page).expect("struct pages per page fit usize"))
         .find_map(|pfn| {
             let r = ranges.iter().find(|r| pfn >= r.start && pfn < r.end)?;
             let group = pfn..pfn + per_page;

@@ -364,9 +364,7 @@ fn rss_scaling(
             mib(m.theirs_rss)
         );
     }
-    if let (Some(first), Some(last)) = (rows.first(), rows.last())
-        && rows.len() > 1
-    {
+    if let Some((first, last)) = rows.first().zip(rows.last()).filter(|_| rows.len() > 1) {
         println!(
             "\nours: {:.1} MiB at {:.2} GiB, {:.1} MiB at {:.2} GiB ({:.1}x the input, {:.2}x the RSS); makedumpfile {:.2}x the RSS",
             mib(first.2.ours_rss),

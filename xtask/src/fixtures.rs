@@ -299,10 +299,10 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(bad) = opts.force.iter().find(|n| !known(n) && !large(n)) {
         bail!("--force {bad:?}: no such fixture (see --list)");
     }
-    if !opts.large
-        && let Some(name) = opts.force.iter().find(|n| large(n))
-    {
-        bail!("--force {name}: a large dump, made only with --large");
+    if !opts.large {
+        if let Some(name) = opts.force.iter().find(|n| large(n)) {
+            bail!("--force {name}: a large dump, made only with --large");
+        }
     }
     let dir = ensure_with(&opts)?;
     println!("{}", dir.join("manifest.json").display());

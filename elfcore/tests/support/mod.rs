@@ -1,5 +1,8 @@
 //! Shared helpers of the integration tests: the target matrix and sample inputs.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of these helpers"
+)]
 
 use elfcorehdr::{
     Class, CrashHeaderBuilder, DirectMap, DumpFileBuilder, DumpFileHeader, DumpSegment, Endian,

@@ -49,17 +49,18 @@ pub struct Finding {
 /// else the estimate rounded up to 64M.
 pub fn wanted_crashkernel(facts: &Facts, est: &Estimate) -> String {
     if facts.reserved_main() >= est.recommended
-        && let Some(token) = facts.crashkernel_tokens.last()
-        && let Ok(r) = &facts.evaluation
-        && r.size > 0
+        && facts.evaluation.as_ref().is_ok_and(|r| r.size > 0)
     {
-        return token.trim_start_matches("crashkernel=").to_owned();
+        if let Some(token) = facts.crashkernel_tokens.last() {
+            return token.trim_start_matches("crashkernel=").to_owned();
+        }
     }
-    if let Some(rec) = advice::recommendation(facts)
-        && advice::recommended_bytes(facts) >= est.recommended
-        && advice::recommended_bytes(facts) > 0
-    {
-        return rec.value().to_owned();
+    if let Some(rec) = advice::recommendation(facts) {
+        if advice::recommended_bytes(facts) >= est.recommended
+            && advice::recommended_bytes(facts) > 0
+        {
+            return rec.value().to_owned();
+        }
     }
     let need = est.recommended.max(256 * M);
     let rounded = need.div_ceil(64 * M).saturating_mul(64 * M);
@@ -353,8 +354,10 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
                         "the capture would have nowhere to write".into(),
                         Some(format!("mkdir -p {path}")),
                     );
-                } else if let (Some(free), Some(need)) = (host.free_space(&dir), expected)
-                    && free < need
+                } else if let Some((free, need)) = host
+                    .free_space(&dir)
+                    .zip(expected)
+                    .filter(|&(free, need)| free < need)
                 {
                     add(
                         Severity::Problem,

@@ -106,7 +106,11 @@ fn edit_assignment(text: &str, key: &str, edit: impl Fn(&str) -> String) -> Stri
     let mut out = String::new();
     let mut done = false;
     for line in text.lines() {
-        if !done && let Some(rest) = line.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
+        if let Some(rest) = line
+            .strip_prefix(key)
+            .and_then(|r| r.strip_prefix('='))
+            .filter(|_| !done)
+        {
             let rest = rest.trim_end();
             let (quote, inner) = ['"', '\'']
                 .iter()
@@ -396,9 +400,11 @@ pub fn plan(
         }
     }
 
-    if let (Some(t), Some(path)) = (facts.config.target(), facts.config.path())
-        && t.kind == "local"
-        && !under(root, path).is_dir()
+    if let Some((_, path)) = facts
+        .config
+        .target()
+        .zip(facts.config.path())
+        .filter(|(t, path)| t.kind == "local" && !under(root, path).is_dir())
     {
         changes.push(Change::Mkdir {
             path: path.trim_start_matches('/').to_owned(),
@@ -619,9 +625,7 @@ fn contained(root: &Path, rel: &str) -> Result<PathBuf, String> {
             return Err(format!("{rel}: not a plain relative path"));
         };
         p.push(c);
-        if let Ok(target) = std::fs::read_link(&p)
-            && target.is_absolute()
-        {
+        if let Some(target) = std::fs::read_link(&p).ok().filter(|t| t.is_absolute()) {
             return Err(format!(
                 "{rel}: an absolute symbolic link is on the way ({}); not following it out of the root",
                 target.display()

@@ -61,6 +61,7 @@ macro_rules! named_regs {
         }
 
         impl $name {
+            #[allow(dead_code, reason = "read by the layout assertions below, which rustc 1.85 does not count as a use")]
             const WORD: Word = $word;
             const SIZE: usize = 0 $(+ named_regs!(@size $kind, $word))*;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use elfcorehdr::{DecodedNote, Endian, Machine, Notes, PrStatus, QemuCpuState};
 
 use crate::elf::{self, ElfLayout, Where};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, min_len, to_usize};
 use crate::flat::{self, FlatIndex};
 use crate::kdump::{self, BlockState, KdumpFile};
 use crate::source::Source;
@@ -438,14 +438,14 @@ impl Dump {
                         let Where::File { offset, run } = e.locate(p) else {
                             break;
                         };
-                        let n = run.min(end - p).min(buf.len() as u64) as usize;
+                        let n = min_len(run.min(end - p), buf.len());
                         let chunk = &mut buf[..n];
                         self.source.read_bulk("PT_LOAD data", offset, chunk)?;
                         let mut at = 0usize;
                         while at < n {
                             let addr = p + at as u64;
                             let pfn = addr / ps;
-                            let take = ((ps - addr % ps) as usize).min(n - at);
+                            let take = min_len(ps - addr % ps, n - at);
                             let nonzero = chunk[at..at + take].iter().any(|&b| b != 0);
                             match &mut page {
                                 Some((cur, nz)) if *cur == pfn => *nz |= nonzero,
@@ -561,12 +561,12 @@ impl PhysMemory for Dump {
             let at = paddr
                 .checked_add(done as u64)
                 .ok_or(Error::NotInDump { paddr })?;
-            let want = (buf.len() - done) as u64;
+            let want = buf.len() - done;
             let out = &mut buf[done..];
             let n = match &self.body {
                 Body::Elf(e) => match e.locate(at) {
                     Where::File { offset, run } => {
-                        let n = want.min(run) as usize;
+                        let n = min_len(run, want);
                         self.source
                             .read_exact_at("PT_LOAD data", offset, &mut out[..n])?;
                         n
@@ -575,7 +575,7 @@ impl PhysMemory for Dump {
                         let Excluded::Fill(v) = excluded else {
                             return Err(Error::Excluded { paddr: at });
                         };
-                        let n = want.min(run) as usize;
+                        let n = min_len(run, want);
                         out[..n].fill(v);
                         n
                     }
@@ -585,7 +585,7 @@ impl PhysMemory for Dump {
                     let bs = self.page_size;
                     let pfn = at / bs;
                     let within = at % bs;
-                    let n = want.min(bs - within) as usize;
+                    let n = min_len(bs - within, want);
                     match k.block_state(pfn) {
                         BlockState::Hole => return Err(Error::NotInDump { paddr: at }),
                         BlockState::Excluded => {
@@ -598,10 +598,11 @@ impl PhysMemory for Dump {
                             if within == 0 && n as u64 == bs {
                                 k.read_block(pfn, i, &self.source, &mut out[..n])?;
                             } else {
-                                let mut block = vec![0u8; bs as usize];
+                                let mut block = vec![0u8; to_usize("dump block", bs)?];
                                 k.read_block(pfn, i, &self.source, &mut block)?;
-                                out[..n]
-                                    .copy_from_slice(&block[within as usize..within as usize + n]);
+                                // `within < bs`, the block's length.
+                                let within = min_len(within, block.len());
+                                out[..n].copy_from_slice(&block[within..within + n]);
                             }
                         }
                     }

@@ -1,5 +1,9 @@
 //! Synthetic dumps built in the tests: every format, both byte orders, 32- and 64-bit
 //! layouts, header versions 1 to 6, the printk ring and x86_64 page tables.
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test data: byte patterns keep the low bits on purpose, and offsets are of small in-memory dumps"
+)]
 
 use proptest::prelude::*;
 use vmcore_reader::kdump::{ByteOrder, WordSize};

@@ -15,13 +15,20 @@ pub(crate) fn map(file: &File) -> Option<Mmap> {
     if file.metadata().ok()?.len() == 0 {
         return None;
     }
-    // SAFETY: `Mmap::map` is unsafe because the mapping aliases the file: if another process
-    // truncates the file while it is mapped, touching the lost pages raises SIGBUS, and if it
-    // writes to the file the bytes behind our `&[u8]` change. Dumps are opened read-only and
-    // are immutable by contract (a finished dump file or `/proc/vmcore`, which the kernel never
-    // changes or truncates); the crate's documentation of `Dump::open` states that callers
-    // must not modify or truncate the file while the `Dump` lives, and `Dump::open_read`
-    // avoids the mapping for callers who cannot promise that.
+    // SAFETY: memmap2 documents why `Mmap::map` is unsafe (`MmapOptions`, "Safety"): "All
+    // file-backed memory map constructors are marked `unsafe` because of the potential for
+    // *Undefined Behavior* (UB) using the map if the underlying file is subsequently
+    // modified, in or out of process." mmap(2) names the two ways that shows: for a
+    // MAP_PRIVATE mapping "It is unspecified whether changes made to the file after the
+    // mmap() call are visible in the mapped region", and SIGBUS is raised on an "Attempted
+    // access to a page of the buffer that lies beyond the end of the mapped file". Why it
+    // holds here: the file is opened read-only and we never write through the mapping; the
+    // mapping covers exactly the file's length at this call (memmap2 takes it from
+    // `metadata()`), and every access goes through `Source`, which bounds reads by that
+    // length; and the inputs are immutable by contract: `/proc/vmcore` is never changed or
+    // truncated by the kernel, and `Dump::open` documents that the caller must not modify or
+    // truncate a dump file while the `Dump` lives (`Dump::open_read` avoids the mapping for
+    // callers who cannot promise that).
     let mapped = unsafe { Mmap::map(file) };
     mapped.ok()
 }
@@ -38,11 +45,12 @@ pub(crate) fn map_range(file: &File, offset: u64, len: usize) -> Option<Mmap> {
     if len == 0 {
         return None;
     }
-    // SAFETY: as for `map`: the mapping aliases the file, so a truncation of it by another
-    // process would make touching the lost pages raise SIGBUS, and a write to it would change
-    // the bytes behind our `&[u8]`. The range lies inside the file (the caller checked it
-    // against a PT_LOAD's file data), dumps are immutable by contract, and
-    // `Dump::map_phys` documents that it maps.
+    // SAFETY: the same contract as `map` (memmap2: UB "if the underlying file is
+    // subsequently modified, in or out of process"; mmap(2): SIGBUS on "a page of the buffer
+    // that lies beyond the end of the mapped file"). Why it holds: the mapping is read-only
+    // and never written through; the caller (`Dump::map_phys`) checked that
+    // `offset + len` lies inside a PT_LOAD's file data; the inputs are immutable by the
+    // contract `Dump::open` and `Dump::map_phys` document.
     let mapped = unsafe {
         memmap2::MmapOptions::new()
             .offset(offset)

@@ -120,7 +120,10 @@ impl KdumpBuilder {
                 ),
                 0x20,
             )),
-            #[allow(unreachable_patterns)]
+            #[allow(
+                unreachable_patterns,
+                reason = "reachable when a codec feature is turned off"
+            )]
             _ => None,
         };
         match out {

@@ -564,7 +564,10 @@ pub fn capture(
     Ok(stats)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private caller; input, classification, options, output and callbacks are separate borrows"
+)]
 fn write_kdump(
     dump: &Dump,
     kernel: Option<&Kernel<'_>>,
@@ -1195,7 +1198,10 @@ fn zero_empty_offsets(bytes: &mut [u8], loads: &[DumpSegment], target: Target) {
 /// makedumpfile's `PFN_EXCLUDED` does, to keep the number of `PT_LOAD`s down.
 pub const PFN_EXCLUDED: u64 = 256;
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private caller; input, classification, options, output and callbacks are separate borrows"
+)]
 fn write_elf(
     dump: &Dump,
     map: &InputMap,

@@ -600,7 +600,10 @@ pub(crate) fn counter(counts: &mut ExcludedCounts, class: PageClass) -> Option<&
 /// the excluded block (free buddy block, compound page) that runs past `end`, as its class
 /// and the pfn it ends at: a caller classifying adjacent ranges separately excludes the
 /// rest from the next ranges itself.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the capture's parallel parts each pass their own bitmaps and counts, borrowed separately"
+)]
 pub fn exclude_pages(
     kernel: &Kernel<'_>,
     layout: &PageLayout,

@@ -45,17 +45,22 @@ impl Arm64 {
                 });
             }
         };
+        // The range check runs on the full 64-bit value: a `NUMBER(VA_BITS)` of 2^32 + 48
+        // must be refused, not truncated to 48.
         let va_bits = match info.number("TCR_EL1_T1SZ")? {
-            Some(t) if (12..=39).contains(&t) => 64 - t as u32,
-            _ => info.require(info.number("VA_BITS"), "NUMBER(VA_BITS)")? as u32,
+            Some(t) if (12..=39).contains(&t) => 64 - t,
+            _ => info.require(info.number("VA_BITS"), "NUMBER(VA_BITS)")?,
         };
-        if !(36..=52).contains(&va_bits) {
-            return Err(Error::BadValue {
-                key: "NUMBER(VA_BITS)".into(),
-                value: va_bits.to_string(),
-                expected: "36 ..= 52",
-            });
-        }
+        let va_bits = match u32::try_from(va_bits) {
+            Ok(v) if (36..=52).contains(&v) => v,
+            _ => {
+                return Err(Error::BadValue {
+                    key: "NUMBER(VA_BITS)".into(),
+                    value: va_bits.to_string(),
+                    expected: "36 ..= 52",
+                });
+            }
+        };
         let kimage_voffset =
             info.require(info.number("kimage_voffset"), "NUMBER(kimage_voffset)")?;
         let swapper = info.require(info.symbol("swapper_pg_dir"), "SYMBOL(swapper_pg_dir)")?;
@@ -79,13 +84,16 @@ impl Arm64 {
         let levels = (self.va_bits - self.page_shift).div_ceil(bits);
         let mut table = self.root;
         let oa_mask = ((1u64 << 48) - 1) & !((1u64 << self.page_shift) - 1);
-        for l in (0..levels).rev() {
+        // At most 5 levels: `va_bits` ≤ 52 and `page_shift` ≥ 12 (checked in `new`), and a
+        // `u8` level keeps that bound in the type.
+        let levels = u8::try_from(levels).unwrap_or(u8::MAX);
+        for level in (0..levels).rev() {
+            let l = u32::from(level);
             let shift = self.page_shift + bits * l;
             let width = bits.min(self.va_bits - shift);
             let index = (vaddr >> shift) & ((1u64 << width) - 1);
             let entry_paddr = table.wrapping_add(index * 8);
             let entry = read_phys_u64(dump, entry_paddr)?;
-            let level = l as u8;
             let not_mapped = || Error::NotMapped {
                 vaddr,
                 level,
@@ -119,5 +127,28 @@ impl Arm64 {
             entry: 0,
             entry_paddr: table,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(va_bits: &str) -> KernelInfo {
+        let text = format!(
+            "PAGESIZE=4096\nNUMBER(VA_BITS)={va_bits}\nNUMBER(kimage_voffset)=0xffff800008000000\nSYMBOL(swapper_pg_dir)=ffff80000a000000\n"
+        );
+        KernelInfo::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn va_bits_is_range_checked_before_narrowing() {
+        assert_eq!(Arm64::new(&info("48")).unwrap().va_bits, 48);
+        // 2^32 + 48: a truncating cast would read it as 48 and accept it.
+        let err = Arm64::new(&info("4294967344")).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadValue { key, value, .. } if key == "NUMBER(VA_BITS)" && value == "4294967344"),
+            "{err}"
+        );
     }
 }

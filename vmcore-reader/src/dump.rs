@@ -10,7 +10,7 @@ use std::sync::Arc;
 use elfcorehdr::{DecodedNote, Endian, Machine, Notes, PrStatus, QemuCpuState};
 
 use crate::elf::{self, ElfLayout, Where};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, min_len, to_usize};
 use crate::flat::{self, FlatIndex};
 use crate::kdump::{self, BlockState, KdumpFile};
 use crate::source::Source;
@@ -145,10 +145,9 @@ pub struct CpuState {
 }
 
 impl Dump {
-    /// Opens a dump file, mapping it read-only when possible and reading it with positioned
-    /// reads otherwise. The file must not be modified or truncated while the `Dump` lives
-    /// (a finished dump, or `/proc/vmcore`); use [`Dump::open_read`] when that cannot be
-    /// promised.
+    /// Opens a dump file: `/proc/vmcore` is mapped read-only when it can be (the kernel
+    /// never changes or truncates it), any other file is read with positioned reads, so a
+    /// file truncated under the reader gives errors, not SIGBUS.
     pub fn open(path: impl AsRef<Path>) -> Result<Dump> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|source| Error::Io {
@@ -156,9 +155,10 @@ impl Dump {
             offset: 0,
             source,
         })?;
-        let source = match crate::mmap::map(&file) {
+        let stable = crate::mmap::never_shrinks(&file);
+        let source = match stable.then(|| crate::mmap::map(&file)).flatten() {
             Some(m) => Source::Mapped(m, file),
-            None => file_source(file)?,
+            None => file_source(file, stable)?,
         };
         Dump::from_source(source)
     }
@@ -171,13 +171,15 @@ impl Dump {
             offset: 0,
             source,
         })?;
-        Dump::from_source(file_source(file)?)
+        let stable = crate::mmap::never_shrinks(&file);
+        Dump::from_source(file_source(file, stable)?)
     }
 
     /// Maps `len` bytes of physical memory from `paddr` read-only, without copying, when
-    /// they are file data of a single `PT_LOAD` of an ELF dump (`/proc/vmcore`, a QEMU or
-    /// makedumpfile `-E` dump) opened from a file that can be mapped; `None` otherwise, and
-    /// the caller reads with [`PhysMemory::read_phys_with`] instead.
+    /// they are file data of a single `PT_LOAD` of an ELF dump opened from `/proc/vmcore`
+    /// (the one input that cannot shrink under a mapping) and lie inside the file's length
+    /// at open; `None` otherwise (a regular file, a segment cut short by the end of the
+    /// file), and the caller reads with [`PhysMemory::read_phys_with`] instead.
     ///
     /// The window's pages count in the process's resident set while it lives, so keep
     /// windows small and short-lived. As with every mapping, an I/O error under it (a failing
@@ -193,10 +195,23 @@ impl Dump {
         if run < len as u64 {
             return None;
         }
-        let file = match &self.source {
-            Source::File { file, .. } | Source::Mapped(_, file) => file,
+        let (file, file_len) = match &self.source {
+            Source::File {
+                file,
+                len,
+                windows: true,
+            } => (file, *len),
+            Source::Mapped(m, file) => (file, m.len() as u64),
             _ => return None,
         };
+        // A PT_LOAD may claim more file data than the file holds (an interrupted copy):
+        // mapping past the end would raise SIGBUS where a read returns an error.
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > file_len)
+        {
+            return None;
+        }
         crate::mmap::map_range(file, offset, len).map(|map| PhysWindow { map })
     }
 
@@ -438,14 +453,14 @@ impl Dump {
                         let Where::File { offset, run } = e.locate(p) else {
                             break;
                         };
-                        let n = run.min(end - p).min(buf.len() as u64) as usize;
+                        let n = min_len(run.min(end - p), buf.len());
                         let chunk = &mut buf[..n];
                         self.source.read_bulk("PT_LOAD data", offset, chunk)?;
                         let mut at = 0usize;
                         while at < n {
                             let addr = p + at as u64;
                             let pfn = addr / ps;
-                            let take = ((ps - addr % ps) as usize).min(n - at);
+                            let take = min_len(ps - addr % ps, n - at);
                             let nonzero = chunk[at..at + take].iter().any(|&b| b != 0);
                             match &mut page {
                                 Some((cur, nz)) if *cur == pfn => *nz |= nonzero,
@@ -497,7 +512,7 @@ pub struct PageCounts {
     pub lost: u64,
 }
 
-fn file_source(file: File) -> Result<Source> {
+fn file_source(file: File, windows: bool) -> Result<Source> {
     let len = file
         .metadata()
         .map_err(|source| Error::Io {
@@ -506,7 +521,7 @@ fn file_source(file: File) -> Result<Source> {
             source,
         })?
         .len();
-    Ok(Source::File { file, len })
+    Ok(Source::File { file, len, windows })
 }
 
 /// The ELF machine for a `uname -m` string.
@@ -561,12 +576,12 @@ impl PhysMemory for Dump {
             let at = paddr
                 .checked_add(done as u64)
                 .ok_or(Error::NotInDump { paddr })?;
-            let want = (buf.len() - done) as u64;
+            let want = buf.len() - done;
             let out = &mut buf[done..];
             let n = match &self.body {
                 Body::Elf(e) => match e.locate(at) {
                     Where::File { offset, run } => {
-                        let n = want.min(run) as usize;
+                        let n = min_len(run, want);
                         self.source
                             .read_exact_at("PT_LOAD data", offset, &mut out[..n])?;
                         n
@@ -575,7 +590,7 @@ impl PhysMemory for Dump {
                         let Excluded::Fill(v) = excluded else {
                             return Err(Error::Excluded { paddr: at });
                         };
-                        let n = want.min(run) as usize;
+                        let n = min_len(run, want);
                         out[..n].fill(v);
                         n
                     }
@@ -585,7 +600,7 @@ impl PhysMemory for Dump {
                     let bs = self.page_size;
                     let pfn = at / bs;
                     let within = at % bs;
-                    let n = want.min(bs - within) as usize;
+                    let n = min_len(bs - within, want);
                     match k.block_state(pfn) {
                         BlockState::Hole => return Err(Error::NotInDump { paddr: at }),
                         BlockState::Excluded => {
@@ -598,10 +613,11 @@ impl PhysMemory for Dump {
                             if within == 0 && n as u64 == bs {
                                 k.read_block(pfn, i, &self.source, &mut out[..n])?;
                             } else {
-                                let mut block = vec![0u8; bs as usize];
+                                let mut block = vec![0u8; to_usize("dump block", bs)?];
                                 k.read_block(pfn, i, &self.source, &mut block)?;
-                                out[..n]
-                                    .copy_from_slice(&block[within as usize..within as usize + n]);
+                                // `within < bs`, the block's length.
+                                let within = min_len(within, block.len());
+                                out[..n].copy_from_slice(&block[within..within + n]);
                             }
                         }
                     }
@@ -624,5 +640,116 @@ impl PhysMemory for Dump {
                     .collect()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window never reaches past the end of the file, even where a PT_LOAD says the file
+    /// holds more (mapping it would raise SIGBUS when touched).
+    #[test]
+    fn windows_stop_at_the_end_of_the_file() {
+        let target = elfcorehdr::Target::x86_64();
+        let ram = vec![0x5au8; 64 << 10];
+        let full = crate::synth::elf_dump(target, &[(0x10_0000, ram)], &[]);
+        let seg = Dump::from_bytes(full.clone())
+            .unwrap()
+            .elf()
+            .unwrap()
+            .segments[0]
+            .offset;
+        let cut = usize::try_from(seg).unwrap() + (16 << 10);
+        let path =
+            std::env::temp_dir().join(format!("vmcore-reader-window-{}.elf", std::process::id()));
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let file = File::open(&path).unwrap();
+        // As for `/proc/vmcore`: windows allowed.
+        let len = file.metadata().unwrap().len();
+        let dump = Dump::from_source(Source::File {
+            file,
+            len,
+            windows: true,
+        })
+        .unwrap();
+        let inside = dump.map_phys(0x10_0000, 16 << 10).unwrap();
+        assert!(inside.iter().all(|&b| b == 0x5a));
+        assert!(dump.map_phys(0x10_0000, 32 << 10).is_none());
+        assert!(dump.map_phys(0x10_0000 + (16 << 10), 4096).is_none());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Windows on a source that allows them (as `/proc/vmcore` does) equal reads, stay
+    /// inside one PT_LOAD's file data, and are refused for inputs that are not a file.
+    #[test]
+    fn map_phys_windows_equal_reads_and_stay_inside_one_segment() {
+        let target = elfcorehdr::Target::x86_64();
+        let pattern = |n: usize, k: u8| -> Vec<u8> {
+            (0..n)
+                .map(|i| (i % 251).to_le_bytes()[0] ^ k)
+                .collect::<Vec<u8>>()
+        };
+        let elf = crate::synth::elf_dump(
+            target,
+            &[
+                (0x10_0000, pattern(64 << 10, 1)),
+                (0x20_0000, pattern(32 << 10, 2)),
+            ],
+            &[],
+        );
+        let path =
+            std::env::temp_dir().join(format!("vmcore-reader-windows-{}.elf", std::process::id()));
+        std::fs::write(&path, &elf).unwrap();
+        let file = File::open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let dump = Dump::from_source(Source::File {
+            file,
+            len,
+            windows: true,
+        })
+        .unwrap();
+        let ranges = dump.present_ranges();
+        assert_eq!(ranges.len(), 2);
+        for &(s, e) in &ranges {
+            let whole = usize::try_from(e - s).unwrap();
+            // Whole pages inside the range, from an unaligned start too.
+            for (from, len) in [(s, 4096), (s + 100, 8192), (s, whole)] {
+                let w = dump
+                    .map_phys(from, len)
+                    .expect("file data of one PT_LOAD maps");
+                assert_eq!(w.len(), len);
+                let mut r = vec![0u8; len];
+                dump.read_phys(from, &mut r).unwrap();
+                assert!(
+                    w[..] == r[..],
+                    "window at {from:#x}+{len:#x} differs from a read"
+                );
+            }
+            // Past the segment's file data: no window.
+            assert!(dump.map_phys(e - 4096, 8192).is_none());
+        }
+        assert!(dump.map_phys(0, 0).is_none());
+        // Inputs that are not an ELF file on disk do not map.
+        let bytes = Dump::from_bytes(elf).unwrap();
+        assert!(bytes.map_phys(ranges[0].0, 4096).is_none());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A regular file is never mapped: another process could truncate it under us.
+    #[test]
+    fn regular_files_are_read_not_mapped() {
+        let target = elfcorehdr::Target::x86_64();
+        let full = crate::synth::elf_dump(target, &[(0x10_0000, vec![1u8; 8192])], &[]);
+        let path =
+            std::env::temp_dir().join(format!("vmcore-reader-regular-{}.elf", std::process::id()));
+        std::fs::write(&path, &full).unwrap();
+        let dump = Dump::open(&path).unwrap();
+        assert!(matches!(dump.source, Source::File { windows: false, .. }));
+        assert!(dump.map_phys(0x10_0000, 4096).is_none());
+        let mut b = [0u8; 4096];
+        dump.read_phys(0x10_0000, &mut b).unwrap();
+        assert_eq!(b, [1u8; 4096]);
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -197,6 +197,11 @@ pub(crate) fn to_usize(what: &'static str, v: u64) -> Result<usize> {
     usize::try_from(v).map_err(|_| Error::TooLarge {
         what,
         size: v,
-        limit: usize::MAX as u64,
+        limit: u64::try_from(usize::MAX).unwrap_or(u64::MAX),
     })
+}
+
+/// `min(v, max)` as a `usize`: a `v` that does not fit a `usize` is larger than `max`.
+pub(crate) fn min_len(v: u64, max: usize) -> usize {
+    usize::try_from(v).map_or(max, |v| v.min(max))
 }

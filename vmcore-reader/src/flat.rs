@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, min_len};
 use crate::source::Source;
 
 /// The signature at offset 0 (NUL-padded to 16 bytes).
@@ -61,7 +61,7 @@ impl FlatIndex {
             return Err(Error::BadField {
                 field: "makedumpfile_header.type",
                 offset: 16,
-                value: ty as u64,
+                value: raw_bits(ty),
                 expected: "1 (TYPE_FLAT_HEADER)",
             });
         }
@@ -91,7 +91,7 @@ impl FlatIndex {
                 return Err(Error::BadField {
                     field: "makedumpfile_data_header",
                     offset: pos,
-                    value: off as u64,
+                    value: raw_bits(off),
                     expected: "a non-negative offset and size, or -1/-1 at the end",
                 });
             };
@@ -198,7 +198,7 @@ impl FlatIndex {
         let mut buf = vec![0u8; 1 << 20];
         let mut pos = 0u64;
         while pos < self.len {
-            let n = (self.len - pos).min(buf.len() as u64) as usize;
+            let n = min_len(self.len - pos, buf.len());
             self.read_exact_at("flattened record data", pos, &mut buf[..n])?;
             out.write_all(&buf[..n]).map_err(|source| Error::Io {
                 what: "rebuilt file",
@@ -219,7 +219,7 @@ impl FlatIndex {
         let mut pos = offset;
         let mut done = 0usize;
         while done < buf.len() {
-            let want = (buf.len() - done) as u64;
+            let want = buf.len() - done;
             let piece = self
                 .pieces
                 .range(..=pos)
@@ -227,11 +227,10 @@ impl FlatIndex {
                 .filter(|(_, p)| p.end > pos);
             let n = match piece {
                 Some((&s, p)) => {
-                    let n = want.min(p.end - pos);
+                    let n = min_len(p.end - pos, want);
                     let src = p.src + (pos - s);
-                    let len = n as usize;
                     self.stream
-                        .read_exact_at(what, src, &mut buf[done..done + len])?;
+                        .read_exact_at(what, src, &mut buf[done..done + n])?;
                     n
                 }
                 None => {
@@ -240,16 +239,21 @@ impl FlatIndex {
                         .range(pos..)
                         .next()
                         .map_or(u64::MAX, |(&s, _)| s);
-                    let n = want.min(next - pos);
-                    buf[done..done + n as usize].fill(0);
+                    let n = min_len(next - pos, want);
+                    buf[done..done + n].fill(0);
                     n
                 }
             };
-            done += n as usize;
-            pos += n;
+            done += n;
+            pos += n as u64;
         }
         Ok(())
     }
+}
+
+/// The bits of a signed header field, for an error that shows the value as found.
+fn raw_bits(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 
 use crate::codec::{self, Codec};
-use crate::error::{Error, Result, add, mul};
+use crate::error::{Error, Result, add, min_len, mul, to_usize};
 use crate::source::Source;
 
 /// The current signature.
@@ -42,7 +42,8 @@ pub mod status {
 
 /// Size of one `page_desc_t` (`off_t offset; unsigned size, flags; u64 page_flags`): 24 bytes
 /// on every architecture makedumpfile supports (its `off_t` is always 64-bit).
-pub const PAGE_DESC_SIZE: u64 = 24;
+pub const PAGE_DESC_SIZE: u64 = PAGE_DESC_LEN as u64;
+pub(crate) const PAGE_DESC_LEN: usize = 24;
 const MAX_BITMAP: u64 = 1 << 32;
 const NEW_UTS_LEN: usize = 65;
 
@@ -67,7 +68,7 @@ pub enum WordSize {
 }
 
 impl WordSize {
-    fn long(self) -> u64 {
+    fn long(self) -> usize {
         match self {
             WordSize::Bits64 => 8,
             _ => 4,
@@ -85,6 +86,22 @@ pub(crate) fn rd(order: ByteOrder, b: &[u8], at: usize, len: usize) -> u64 {
         ByteOrder::Little => s.iter().rev().for_each(|&x| v = (v << 8) | u64::from(x)),
     }
     v
+}
+
+/// A 4-byte field (0 past the end of `b`, as [`rd`]).
+pub(crate) fn rd32(order: ByteOrder, b: &[u8], at: usize) -> u32 {
+    let Some(s) = b.get(at..).and_then(|s| s.first_chunk::<4>()) else {
+        return 0;
+    };
+    match order {
+        ByteOrder::Big => u32::from_be_bytes(*s),
+        ByteOrder::Little => u32::from_le_bytes(*s),
+    }
+}
+
+/// A 4-byte signed field (C `int`).
+fn rd_i32(order: ByteOrder, b: &[u8], at: usize) -> i32 {
+    i32::from_ne_bytes(rd32(order, b, at).to_ne_bytes())
 }
 
 /// The `disk_dump_header` fields, widened.
@@ -212,12 +229,12 @@ pub fn parse_header(b: &[u8]) -> Result<DiskDumpHeader> {
     } else {
         (404, 4, 412)
     };
-    let f = |i: usize| rd(order, b, base + 4 * i, 4) as u32;
+    let f = |i: usize| rd32(order, b, base + 4 * i);
     let mut signature = [0; 8];
     signature.copy_from_slice(&b[..8]);
     Ok(DiskDumpHeader {
         signature,
-        header_version: rd(order, b, 8, 4) as u32,
+        header_version: rd32(order, b, 8),
         utsname: [uts(0), uts(1), uts(2), uts(3), machine, uts(5)],
         timestamp_sec: rd(order, b, ts, tsl),
         timestamp_usec: rd(order, b, ts + tsl, tsl),
@@ -235,7 +252,7 @@ pub fn parse_header(b: &[u8]) -> Result<DiskDumpHeader> {
 /// Parses `kdump_sub_header` (at file offset `block_size`) for header `h`.
 pub fn parse_sub_header(h: &DiskDumpHeader, b: &[u8]) -> Result<KdumpSubHeader> {
     let o = h.byte_order;
-    let l = h.word_size.long() as usize;
+    let l = h.word_size.long();
     // Offsets: phys_base, dump_level, split, start_pfn, end_pfn, off_vmcoreinfo, size_vmcoreinfo,
     // off_note, size_note, off_eraseinfo, size_eraseinfo, start_pfn_64, end_pfn_64, max_mapnr_64.
     let offs: [usize; 14] = match h.word_size {
@@ -268,11 +285,11 @@ pub fn parse_sub_header(h: &DiskDumpHeader, b: &[u8]) -> Result<KdumpSubHeader> 
     let pair = |a: usize, s: usize| (rd(o, b, offs[a], 8), rd(o, b, offs[s], l));
     let mut sh = KdumpSubHeader {
         phys_base: rd(o, b, offs[0], l),
-        dump_level: rd(o, b, offs[1], 4) as u32 as i32,
+        dump_level: rd_i32(o, b, offs[1]),
         ..KdumpSubHeader::default()
     };
     if v >= 2 {
-        sh.split = rd(o, b, offs[2], 4) as u32 as i32;
+        sh.split = rd_i32(o, b, offs[2]);
         sh.start_pfn = rd(o, b, offs[3], l);
         sh.end_pfn = rd(o, b, offs[4], l);
     }
@@ -310,8 +327,8 @@ pub struct PageDesc {
 pub fn parse_page_desc(order: ByteOrder, b: &[u8; 24]) -> PageDesc {
     PageDesc {
         offset: rd(order, b, 0, 8),
-        size: rd(order, b, 8, 4) as u32,
-        flags: rd(order, b, 12, 4) as u32,
+        size: rd32(order, b, 8),
+        flags: rd32(order, b, 12),
         page_flags: rd(order, b, 16, 8),
     }
 }
@@ -351,6 +368,7 @@ pub struct KdumpFile {
 type CachedBlock = Option<(u64, Vec<u8>)>;
 
 const RANK_BITS: u64 = 4096;
+const RANK_BYTES: usize = 4096 / 8;
 const CACHE_SLOTS: usize = 64;
 
 impl KdumpFile {
@@ -394,12 +412,15 @@ impl KdumpFile {
             });
         }
         let both = src.read_vec("kdump bitmaps", bitmap_off, bitmap_len)?;
-        let bitmap1 = both[..need as usize].to_vec();
-        let bitmap2 = both[half as usize..(half + need) as usize].to_vec();
+        // `need <= half <= bitmap_len`, the length of `both`, so both fit a `usize`.
+        let need = to_usize("kdump bitmap", need)?;
+        let half = to_usize("kdump bitmap", half)?;
+        let bitmap1 = both[..need].to_vec();
+        let bitmap2 = both[half..half + need].to_vec();
         drop(both);
-        let mut rank = Vec::with_capacity(need.div_ceil(RANK_BITS / 8) as usize + 1);
+        let mut rank = Vec::with_capacity(need.div_ceil(RANK_BYTES) + 1);
         let mut count = 0u64;
-        for chunk in bitmap2.chunks((RANK_BITS / 8) as usize) {
+        for chunk in bitmap2.chunks(RANK_BYTES) {
             rank.push(count);
             count += chunk.iter().map(|b| u64::from(b.count_ones())).sum::<u64>();
         }
@@ -485,7 +506,7 @@ impl KdumpFile {
         }
         let chunk = (pfn / RANK_BITS) as usize;
         let mut r = self.rank[chunk];
-        let start = chunk * (RANK_BITS as usize / 8);
+        let start = chunk * RANK_BYTES;
         let byte = (pfn >> 3) as usize;
         r += self.bitmap2[start..byte]
             .iter()
@@ -529,13 +550,15 @@ impl KdumpFile {
         src: &Source,
         out: &mut [u8],
     ) -> Result<()> {
-        let slot = (pfn % CACHE_SLOTS as u64) as usize;
-        if let Ok(cache) = self.cache.lock()
-            && let Some((p, data)) = &cache[slot]
-            && *p == pfn
-        {
-            out.copy_from_slice(data);
-            return Ok(());
+        // The remainder is below `CACHE_SLOTS`.
+        let slot = min_len(pfn % CACHE_SLOTS as u64, CACHE_SLOTS - 1);
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((p, data)) = &cache[slot] {
+                if *p == pfn {
+                    out.copy_from_slice(data);
+                    return Ok(());
+                }
+            }
         }
         let bs = self.block_size();
         let paddr = pfn.saturating_mul(bs);

@@ -11,7 +11,7 @@
 use elfcorehdr::{Endian, Machine, VmcoreInfo};
 
 use crate::dump::{Dump, PhysMemory};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, min_len};
 use crate::{arm64, x86_64};
 
 /// VMCOREINFO text owned, with typed lookups that accept every number spelling the kernel
@@ -276,7 +276,7 @@ impl<'d> Kernel<'d> {
         while done < buf.len() {
             let va = vaddr.wrapping_add(done as u64);
             let (pa, span) = self.translate_span(va)?;
-            let n = (span.max(1).min((buf.len() - done) as u64)) as usize;
+            let n = min_len(span.max(1), buf.len() - done);
             self.dump.read_phys(pa, &mut buf[done..done + n])?;
             done += n;
         }
@@ -344,7 +344,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             i.number("phys_base").unwrap(),
-            Some((-184_549_376i64) as u64)
+            Some(0u64.wrapping_sub(184_549_376))
         );
         assert_eq!(
             i.number("kimage_voffset").unwrap(),

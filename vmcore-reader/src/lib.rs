@@ -8,12 +8,16 @@ mod dump;
 pub mod elf;
 mod error;
 pub mod flat;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzz;
 pub mod kdump;
 mod kernel;
 mod mmap;
 pub mod printk;
 mod source;
+#[cfg(any(test, feature = "synth"))]
+#[doc(hidden)]
 pub mod synth;
 pub mod x86_64;
 

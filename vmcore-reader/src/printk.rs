@@ -16,7 +16,7 @@
 
 use std::io::{self, Write};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, min_len};
 use crate::kernel::{Kernel, uint};
 
 /// Largest ring or buffer this reader allocates (256 MiB; the kernel caps `log_buf_len` at
@@ -158,9 +158,26 @@ impl Layout<'_, '_> {
     }
 }
 
+/// A field read with [`field`] as the narrower type its size says (an error naming the
+/// buffer offset and the value if it does not fit).
+fn narrow<T: TryFrom<u64>>(v: u64, at: u64, what: &'static str) -> Result<T> {
+    T::try_from(v).map_err(|_| Error::Printk {
+        what,
+        vaddr: at,
+        value: v,
+    })
+}
+
+/// `buf[start..end]`, with both ends clamped to `buf` (callers clamp them to its length
+/// already; the clamp keeps the conversion to `usize` total).
+fn span(buf: &[u8], start: u64, end: u64) -> &[u8] {
+    let end = min_len(end, buf.len());
+    &buf[min_len(start, end)..end]
+}
+
 fn field(k: &Kernel<'_>, buf: &[u8], at: u64, size: u64, what: &'static str) -> Result<u64> {
     let s = usize::try_from(at).ok();
-    let e = s.and_then(|s| s.checked_add(size as usize));
+    let e = s.and_then(|s| s.checked_add(usize::try_from(size).ok()?));
     match (s, e) {
         (Some(s), Some(e)) if e <= buf.len() => Ok(uint(k.endian(), &buf[s..e])),
         _ => Err(Error::Printk {
@@ -280,14 +297,26 @@ fn read_lockless(k: &Kernel<'_>) -> Result<KernelLog> {
                 seq: Some(field(k, &infos, i + seq_off, 8, "printk_info.seq")?),
                 ts_nsec: field(k, &infos, i + ts_off, 8, "printk_info.ts_nsec")?,
                 caller_id: match caller_off {
-                    Some(c) => Some(field(k, &infos, i + c, 4, "printk_info.caller_id")? as u32),
+                    Some(c) => Some(narrow(
+                        field(k, &infos, i + c, 4, "printk_info.caller_id")?,
+                        i + c,
+                        "printk_info.caller_id",
+                    )?),
                     None => None,
                 },
                 ..LogRecord::default()
             };
             // facility and the flags:5/level:3 byte follow the u16 text_len (printk_ringbuffer.h).
-            let fac = field(k, &infos, i + len_off + 2, 1, "printk_info.facility")? as u8;
-            let lv = field(k, &infos, i + len_off + 3, 1, "printk_info.level")? as u8;
+            let fac = narrow(
+                field(k, &infos, i + len_off + 2, 1, "printk_info.facility")?,
+                i + len_off + 2,
+                "printk_info.facility",
+            )?;
+            let lv = narrow(
+                field(k, &infos, i + len_off + 3, 1, "printk_info.level")?,
+                i + len_off + 3,
+                "printk_info.level",
+            )?;
             r.facility = Some(fac);
             r.level = Some(level_of(k, lv));
             r.flags = Some(flags_of(k, lv));
@@ -302,7 +331,7 @@ fn read_lockless(k: &Kernel<'_>) -> Result<KernelLog> {
                 }
                 let end = start.saturating_add(len).min(data_size);
                 if start < end {
-                    r.text = data[start as usize..end as usize].to_vec();
+                    r.text = span(&data, start, end).to_vec();
                 }
             }
             if let Some(dev) = &dev {
@@ -451,13 +480,21 @@ fn read_structured(k: &Kernel<'_>) -> Result<KernelLog> {
         }
         let text_len = h(text_len_off, 2, "printk_log.text_len")?;
         let dict_len = h(text_len_off + 2, 2, "printk_log.dict_len")?;
-        let fac = h(text_len_off + 4, 1, "printk_log.facility")? as u8;
-        let lv = h(text_len_off + 5, 1, "printk_log.level")? as u8;
+        let fac = narrow(
+            h(text_len_off + 4, 1, "printk_log.facility")?,
+            idx + text_len_off + 4,
+            "printk_log.facility",
+        )?;
+        let lv = narrow(
+            h(text_len_off + 5, 1, "printk_log.level")?,
+            idx + text_len_off + 5,
+            "printk_log.level",
+        )?;
         let ts = h(ts_off, 8, "printk_log.ts_nsec")?;
         let text_start = idx + hdr;
         let text_end = (text_start + text_len).min(buf_len);
         let dict_end = (text_end + dict_len).min(buf_len);
-        let dict = buf[text_end as usize..dict_end as usize]
+        let dict = span(&buf, text_end, dict_end)
             .split(|&b| b == 0)
             .filter(|s| !s.is_empty())
             .map(<[u8]>::to_vec)
@@ -469,7 +506,7 @@ fn read_structured(k: &Kernel<'_>) -> Result<KernelLog> {
             flags: Some(flags_of(k, lv)),
             facility: Some(fac),
             caller_id: None,
-            text: buf[text_start as usize..text_end as usize].to_vec(),
+            text: span(&buf, text_start, text_end).to_vec(),
             dict,
         });
         idx += len;
@@ -501,10 +538,11 @@ fn read_legacy(k: &Kernel<'_>) -> Result<KernelLog> {
     }
     let buf = k.read_virt_vec("log_buf", buf_va, buf_len, LIMIT)?;
     // Rotate so the oldest byte comes first, then keep the last min(log_end, len) bytes.
-    let wrap = (log_end % buf_len) as usize;
+    // `buf` holds `buf_len` bytes, so both indices below are within it.
+    let wrap = min_len(log_end % buf_len, buf.len());
     let mut text = buf[wrap..].to_vec();
     text.extend_from_slice(&buf[..wrap]);
-    let keep = log_end.min(buf_len) as usize;
+    let keep = min_len(log_end, buf.len());
     let legacy_text = text[text.len() - keep..].to_vec();
     Ok(KernelLog {
         kind: LogKind::Legacy,

@@ -15,8 +15,9 @@ use crate::flat::FlatIndex;
 pub(crate) enum Source {
     /// A read-only mapping of the whole file, and the file for bulk scans.
     Mapped(memmap2::Mmap, File),
-    /// A file read with positioned reads.
-    File { file: File, len: u64 },
+    /// A file read with positioned reads; `windows`: whether [`crate::Dump::map_phys`] may
+    /// map parts of it (only a file that never shrinks, `/proc/vmcore`).
+    File { file: File, len: u64, windows: bool },
     /// Bytes in memory (synthetic dumps, fuzzing).
     Bytes(Arc<[u8]>),
     /// A flattened stream, read through its record index.

@@ -10,16 +10,24 @@ use std::collections::BTreeMap;
 
 use elfcorehdr::{DumpFileBuilder, DumpSegment, Endian, NoteWriter, Target};
 
-use crate::kdump::{ByteOrder, PAGE_DESC_SIZE, WordSize};
+use crate::kdump::{ByteOrder, PAGE_DESC_LEN, WordSize};
 
+/// Writes the low `len` (at most 8) bytes of `v` at `at`.
 fn put(order: ByteOrder, buf: &mut [u8], at: usize, len: usize, v: u64) {
-    for i in 0..len {
-        let shift = match order {
-            ByteOrder::Little => 8 * i,
-            ByteOrder::Big => 8 * (len - 1 - i),
+    let le = v.to_le_bytes();
+    for (i, &byte) in le.iter().enumerate().take(len) {
+        let pos = match order {
+            ByteOrder::Little => at + i,
+            ByteOrder::Big => at + len - 1 - i,
         };
-        buf[at + i] = (v >> shift) as u8;
+        buf[pos] = byte;
     }
+}
+
+/// A builder's offset or size as a `usize`: the builders make dumps in memory, so a value
+/// that does not fit is a caller's mistake.
+fn idx(v: u64) -> usize {
+    usize::try_from(v).expect("a synthetic dump's offsets fit in memory")
 }
 
 /// How a synthetic kdump-compressed page is stored.
@@ -112,7 +120,10 @@ impl KdumpBuilder {
                 ),
                 0x20,
             )),
-            #[allow(unreachable_patterns)]
+            #[allow(
+                unreachable_patterns,
+                reason = "reachable when a codec feature is turned off"
+            )]
             _ => None,
         };
         match out {
@@ -132,7 +143,7 @@ impl KdumpBuilder {
         };
         let sub_size = 104 + self.notes.len() + self.vmcoreinfo.len();
         let sub_blocks = sub_size.div_ceil(bs);
-        let bitmap_half = (self.max_mapnr.div_ceil(8) as usize).div_ceil(bs).max(1) * bs;
+        let bitmap_half = idx(self.max_mapnr.div_ceil(8)).div_ceil(bs).max(1) * bs;
         let bitmap_blocks = 2 * bitmap_half / bs;
         let mut out = vec![0u8; bs * (1 + sub_blocks + bitmap_blocks)];
         // disk_dump_header
@@ -224,18 +235,20 @@ impl KdumpBuilder {
             .filter_map(|(p, c)| c.as_ref().map(|c| (p, c)))
             .collect();
         let desc_at = out.len();
-        out.resize(desc_at + dumped.len() * PAGE_DESC_SIZE as usize, 0);
+        out.resize(desc_at + dumped.len() * PAGE_DESC_LEN, 0);
         let zero = vec![0u8; bs];
         let mut zero_at = None;
         if self.shared_zero {
             zero_at = Some(out.len());
             out.extend_from_slice(&zero);
         }
-        let keep = dumped.len().saturating_sub(self.lost as usize);
+        let keep = dumped
+            .len()
+            .saturating_sub(usize::try_from(self.lost).unwrap_or(usize::MAX));
         for (i, (_, content)) in dumped.iter().enumerate() {
             let mut block = content.to_vec();
             block.resize(bs, 0);
-            let d = desc_at + i * PAGE_DESC_SIZE as usize;
+            let d = desc_at + i * PAGE_DESC_LEN;
             if i >= keep {
                 continue;
             }
@@ -264,8 +277,9 @@ pub fn flatten(file: &[u8], chunk: usize) -> Vec<u8> {
     out[16..24].copy_from_slice(&1i64.to_be_bytes());
     out[24..32].copy_from_slice(&1i64.to_be_bytes());
     let mut record = |off: usize, data: &[u8]| {
-        out.extend_from_slice(&(off as i64).to_be_bytes());
-        out.extend_from_slice(&(data.len() as i64).to_be_bytes());
+        let field = |v: usize| i64::try_from(v).expect("a synthetic stream fits in memory");
+        out.extend_from_slice(&field(off).to_be_bytes());
+        out.extend_from_slice(&field(data.len()).to_be_bytes());
         out.extend_from_slice(data);
     };
     let chunks: Vec<(usize, &[u8])> = file
@@ -366,7 +380,7 @@ impl SynthKernel {
         let size = 0x20_0000usize;
         let mut m = vec![0u8; size];
         let p = pointer;
-        let pl = p as usize;
+        let pl = idx(p);
         let ktext = SynthKernel::text_base(pointer);
         let count = 1u64 << count_bits;
         let data_size = 1u64 << data_bits;
@@ -374,7 +388,7 @@ impl SynthKernel {
         let (prb_var, rb, descs, infos, data) =
             (0x1000u64, 0x1100u64, 0x2000u64, 0x10000u64, 0x40000u64);
         let (pgd, pud, pmd, pte) = (0x1a_0000u64, 0x1a_1000u64, 0x1a_2000u64, 0x1a_3000u64);
-        let w = |m: &mut Vec<u8>, off: u64, len: usize, v: u64| put(order, m, off as usize, len, v);
+        let w = |m: &mut Vec<u8>, off: u64, len: usize, v: u64| put(order, m, idx(off), len, v);
         // struct printk_ringbuffer { prb_desc_ring (count_bits, descs, infos, head_id,
         // tail_id, last_finalized_id); prb_data_ring (size_bits, data, head_lpos, tail_lpos);
         // atomic_long_t fail; }
@@ -399,7 +413,7 @@ impl SynthKernel {
             let next = begin + size;
             let at = data + begin % data_size;
             w(&mut m, at, pl, id);
-            let t = (at + p) as usize;
+            let t = idx(at + p);
             m[t..t + r.text.len()].copy_from_slice(&r.text);
             // Data-less records carry the same lpos in begin and next (FAILED_LPOS-like).
             let (b, nx) = if r.text.is_empty() {

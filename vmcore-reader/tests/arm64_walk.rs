@@ -1,5 +1,9 @@
 //! arm64 page-table walks over synthetic tables for 4K, 16K and 64K granules and 39- to
 //! 52-bit virtual addresses: table, page and block descriptors, 52-bit output addresses.
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "offsets into a small in-memory page-table image built by the test"
+)]
 
 use vmcore_reader::synth::{elf_dump, vmcoreinfo_note};
 use vmcore_reader::{Dump, Error, Kernel};

@@ -2,6 +2,10 @@
 //! every format). Enabled by the `fixture-tests` feature; reads `$KDUMP_FIXTURES` and fails
 //! when it is unset or a listed file is missing.
 #![cfg(feature = "fixture-tests")]
+#![allow(
+    clippy::print_stderr,
+    reason = "the test tells the person running it how many markers each fixture dump gave"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

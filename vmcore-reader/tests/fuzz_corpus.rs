@@ -1,6 +1,10 @@
 //! Replays the fuzz corpora and crash artifacts (`fuzz/corpus/<target>/`,
 //! `fuzz/artifacts/<target>/`) through the fuzz targets' library functions, so stable CI
 //! covers them. `VMCORE_READER_WRITE_SEEDS=1` rewrites the synthetic seed files.
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test data: byte patterns keep the low bits on purpose"
+)]
 
 use std::path::Path;
 

@@ -1,5 +1,9 @@
 //! Synthetic dumps built in the tests: every format, both byte orders, 32- and 64-bit
 //! layouts, header versions 1 to 6, the printk ring and x86_64 page tables.
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test data: byte patterns keep the low bits on purpose, and offsets are of small in-memory dumps"
+)]
 
 use proptest::prelude::*;
 use vmcore_reader::kdump::{ByteOrder, WordSize};
@@ -686,39 +690,26 @@ proptest! {
     }
 }
 
+/// A regular file never maps (another process could truncate it under the mapping and
+/// turn a read into SIGBUS), whether opened with `open` or `open_read`; reads still work.
+/// Windows themselves (equal to reads, inside one segment and the file) are tested in
+/// `dump.rs` on a source that allows them, as `/proc/vmcore` does.
 #[test]
-fn map_phys_windows_equal_reads_and_stay_inside_one_segment() {
+fn map_phys_never_maps_a_regular_file() {
     let k = SynthKernel::new(&records()[..3], 4, 12);
     let dir = std::env::temp_dir().join(format!("vmcore-reader-map-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("elf");
     std::fs::write(&path, k.elf()).unwrap();
-    let dump = Dump::open_read(&path).unwrap();
-    let ranges = dump.present_ranges();
-    assert!(!ranges.is_empty());
-    for &(s, e) in &ranges {
-        // Whole pages inside the range, from an unaligned start too.
-        for (from, len) in [(s, 4096), (s + 100, 8192), (s, (e - s) as usize)] {
-            if from + len as u64 > e {
-                continue;
-            }
-            let w = dump
-                .map_phys(from, len)
-                .expect("file data of one PT_LOAD maps");
-            assert_eq!(w.len(), len);
+    for dump in [Dump::open(&path).unwrap(), Dump::open_read(&path).unwrap()] {
+        let ranges = dump.present_ranges();
+        assert!(!ranges.is_empty());
+        for &(s, e) in &ranges {
+            let len = usize::try_from(e - s).unwrap().min(8192);
+            assert!(dump.map_phys(s, len).is_none());
             let mut r = vec![0u8; len];
-            dump.read_phys(from, &mut r).unwrap();
-            assert!(
-                w[..] == r[..],
-                "window at {from:#x}+{len:#x} differs from a read"
-            );
+            dump.read_phys(s, &mut r).unwrap();
         }
-        // Past the segment's file data: no window.
-        assert!(dump.map_phys(e - 4096, 8192).is_none());
     }
-    assert!(dump.map_phys(0, 0).is_none());
-    // Inputs that are not an ELF file on disk do not map.
-    let bytes = Dump::from_bytes(k.elf()).unwrap();
-    assert!(bytes.map_phys(ranges[0].0, 4096).is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,6 +7,14 @@
 //! kind of page a `-d 31` capture compresses) of `x86_64-2G`, or of the first dump listed.
 //! Without it, a deterministic synthetic mix of text-like, pointer-heavy, mostly-zero and
 //! random pages.
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "bench inputs: random bytes keep the low bits on purpose, and indices are below small constants"
+)]
+#![allow(
+    clippy::print_stderr,
+    reason = "the bench says which corpus it measured"
+)]
 
 use std::hint::black_box;
 use std::path::PathBuf;

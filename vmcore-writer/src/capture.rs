@@ -24,7 +24,7 @@ use vmcore_reader::{Dump, Excluded, Kernel, PhysMemory};
 use crate::bitmap::{bit, clear, count_bits, set_bits};
 use crate::classify::{self, ExcludedCounts, MemMapRange, PageClass, PageLayout, level};
 use crate::codec::{Codec, PageCompressor, is_zero};
-use crate::error::{Error, Result, add, mul};
+use crate::error::{Error, Result, add, min_len, mul, to_len};
 use crate::kdump::{KdumpHeader, encode_desc, sub_header_size};
 use crate::sink::Sink;
 
@@ -127,6 +127,8 @@ pub struct CaptureStats {
 /// The input's memory: PT_LOAD-like segments in pages.
 struct InputMap {
     ps: u64,
+    /// `ps` as a length (at most 1 MiB, checked by `capture`).
+    ps_len: usize,
     /// (paddr, filesz, memsz).
     segs: Vec<(u64, u64, u64)>,
     max_mapnr: u64,
@@ -152,6 +154,7 @@ impl InputMap {
         }
         Ok(InputMap {
             ps,
+            ps_len: to_len("page size", ps)?,
             segs,
             max_mapnr: max.div_ceil(ps),
         })
@@ -160,7 +163,8 @@ impl InputMap {
     /// Bitmap 1 (pfn in memory) and bitmap 2 before filtering (pfn has data) for pfns
     /// `[start, end)`.
     fn bitmaps(&self, start: u64, end: u64) -> (Vec<u8>, Vec<u8>) {
-        let bytes = (end - start).div_ceil(8) as usize;
+        // A cycle's bitmap: `end - start` is at most the cycle length the caller chose.
+        let bytes = min_len((end - start).div_ceil(8), usize::MAX);
         let mut b1 = vec![0u8; bytes];
         let set = |b: &mut [u8], s: u64, e: u64, on: bool| {
             for p in s.max(start)..e.min(end) {
@@ -196,7 +200,9 @@ impl InputMap {
                     let s = p.max(pa);
                     let e = (p + f).min(pa + self.ps);
                     if s < e {
-                        let part = &mut buf[(s - pa) as usize..(e - pa) as usize];
+                        // `pa <= s < e <= pa + ps`: offsets within the page `buf` holds.
+                        let part =
+                            &mut buf[min_len(s - pa, self.ps_len)..min_len(e - pa, self.ps_len)];
                         dump.read_phys_with(s, part, Excluded::Fill(0))
                             .map_err(|_| ())?;
                     }
@@ -220,7 +226,7 @@ impl InputMap {
         let whole = dump
             .read_phys_with(first * self.ps, buf, Excluded::Fill(0))
             .is_ok();
-        for (j, page) in buf.chunks_exact_mut(self.ps as usize).enumerate() {
+        for (j, page) in buf.chunks_exact_mut(self.ps_len).enumerate() {
             let ok = whole || self.read_page(dump, first + j as u64, page).is_ok();
             each(j, page, ok);
         }
@@ -238,7 +244,8 @@ struct Selector<'k, 'd> {
 /// Pfns per part when a cycle is classified on several threads (256 MiB of 4 KiB pages). A
 /// free block or compound page that runs past its part's end is finished in the next parts
 /// after the merge, so the result is the one-thread classification.
-const PART_PFNS: u64 = 1 << 16;
+const PART_PFNS: u64 = PART_LEN as u64;
+const PART_LEN: usize = 1 << 16;
 
 /// One classified part: its index, bitmaps 1 and 2, its counts, and the excluded block
 /// running past its end.
@@ -261,11 +268,11 @@ impl Selector<'_, '_> {
         stats: &mut CaptureStats,
     ) -> (Vec<u8>, Vec<u8>) {
         let parts: Vec<(u64, u64)> = (start..end)
-            .step_by(PART_PFNS as usize)
+            .step_by(PART_LEN)
             .map(|s| (s, (s + PART_PFNS).min(end)))
             .collect();
         let workers = self.threads.min(parts.len());
-        if workers <= 1 || !start.is_multiple_of(8) {
+        if workers <= 1 || start % 8 != 0 {
             let (b1, b2, _) = self.classify_part(map, start, end, stats);
             return (b1, b2);
         }
@@ -314,9 +321,8 @@ impl Selector<'_, '_> {
     ) -> (Vec<u8>, Vec<u8>, Option<(PageClass, u64)>) {
         let (b1, mut b2) = map.bitmaps(start, end);
         let mut spill = None;
-        if let (Some(k), Some(l)) = (self.kernel, &self.layout)
-            && l.needs_walk()
-        {
+        let walk = self.layout.as_ref().filter(|l| l.needs_walk());
+        if let (Some(k), Some(l)) = (self.kernel, walk) {
             let (unreadable, s) = classify::exclude_pages(
                 k,
                 l,
@@ -392,9 +398,8 @@ fn vmcoreinfo_in(notes: &[u8], endian: Endian) -> Option<(u64, u64)> {
 }
 
 fn utsname(kernel: Option<&Kernel<'_>>, dump: &Dump) -> [Vec<u8>; 6] {
-    if let Some(k) = kernel
-        && let Ok(Some(sym)) = k.info().symbol("init_uts_ns")
-    {
+    let uts = kernel.and_then(|k| Some((k, k.info().symbol("init_uts_ns").ok()??)));
+    if let Some((k, sym)) = uts {
         let off = k
             .info()
             .offset("uts_namespace.name")
@@ -559,7 +564,10 @@ pub fn capture(
     Ok(stats)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private caller; input, classification, options, output and callbacks are separate borrows"
+)]
 fn write_kdump(
     dump: &Dump,
     kernel: Option<&Kernel<'_>>,
@@ -616,7 +624,11 @@ fn write_kdump(
         bitmap_blocks: u32::try_from(bitmap_blocks)
             .map_err(|_| too_big("bitmap_blocks", bitmap_blocks))?,
         max_mapnr: map.max_mapnr,
-        nr_cpus: dump.cpus().map(|c| c.len() as u32).unwrap_or(0).max(1),
+        nr_cpus: dump
+            .cpus()
+            .map(|c| u32::try_from(c.len()).unwrap_or(u32::MAX))
+            .unwrap_or(0)
+            .max(1),
         phys_base,
         dump_level: u32::from(opts.dump_level),
         vmcoreinfo: vmci,
@@ -626,7 +638,7 @@ fn write_kdump(
     let mut head = header.encode_main();
     let mut sub = header.encode_sub();
     sub.extend_from_slice(&notes);
-    sub.resize((sub_blocks * ps) as usize, 0);
+    sub.resize(to_len("kdump_sub_header", sub_blocks * ps)?, 0);
     sink.write_at(0, &head)
         .map_err(write_err("disk_dump_header", 0))?;
     sink.write_at(ps, &sub)
@@ -680,9 +692,9 @@ fn write_kdump(
         .map_err(write_err("page descriptors", desc_off))?;
     let shared_zero = opts.dump_level & level::ZERO != 0;
     let mut data_cursor = data_start;
-    let zero_desc = encode_desc(order, data_start, ps as u32, 0);
+    let zero_desc = encode_desc(order, data_start, header.block_size, 0);
     if shared_zero {
-        if let Err(e) = sink.write_at(data_start, &vec![0u8; ps as usize]) {
+        if let Err(e) = sink.write_at(data_start, &vec![0u8; map.ps_len]) {
             stats.incomplete = true;
             stats.stopped_by = Some(format!("writing the zero page: {e}"));
             return Ok(());
@@ -691,7 +703,7 @@ fn write_kdump(
     }
     let threads = opts.threads.max(1);
     let mut compressors = (0..threads)
-        .map(|_| PageCompressor::new(codec, ps as usize))
+        .map(|_| PageCompressor::new(codec, map.ps_len))
         .collect::<Result<Vec<_>>>()?;
     let mut out = Writer {
         sink,
@@ -808,10 +820,10 @@ fn write_kdump(
                     }
                 }
                 done += b.items.len() as u64;
-                if let Ok(mut v) = spare.lock()
-                    && v.len() < threads
-                {
-                    v.push(b);
+                if let Ok(mut v) = spare.lock() {
+                    if v.len() < threads {
+                        v.push(b);
+                    }
                 }
                 progress(&Progress {
                     phase: Phase::Write,
@@ -829,11 +841,11 @@ fn write_kdump(
         }
         let _ = producer.join();
     });
-    if !stats.incomplete
-        && let Err(e) = out.flush()
-    {
-        stats.incomplete = true;
-        stats.stopped_by = Some(e.to_string());
+    if !stats.incomplete {
+        if let Err(e) = out.flush() {
+            stats.incomplete = true;
+            stats.stopped_by = Some(e.to_string());
+        }
     }
     stats.time_write = t1.elapsed();
     if stats.incomplete {
@@ -888,7 +900,12 @@ impl Writer<'_> {
     }
 
     fn push_data(&mut self, bytes: &[u8], flags: u32) -> Result<()> {
-        let d = encode_desc(self.order, self.cursor, bytes.len() as u32, flags);
+        // A compressed page is at most a page (1 MiB at most).
+        let size = u32::try_from(bytes.len()).map_err(|_| Error::TooLarge {
+            what: "compressed page",
+            value: bytes.len() as u64,
+        })?;
+        let d = encode_desc(self.order, self.cursor, size, flags);
         self.data.extend_from_slice(bytes);
         self.cursor += bytes.len() as u64;
         self.descs.extend_from_slice(&d);
@@ -903,9 +920,12 @@ impl Writer<'_> {
     fn flush(&mut self) -> Result<()> {
         let mut keep = self.descs.len() / 24;
         let mut failure = None;
-        if !self.data.is_empty()
-            && let Err(e) = self.sink.write_at(self.data_at, &self.data)
-        {
+        let written = if self.data.is_empty() {
+            Ok(())
+        } else {
+            self.sink.write_at(self.data_at, &self.data)
+        };
+        if let Err(e) = written {
             // Salvage: write page by page as far as the space goes; keep the descriptors of
             // the pages that made it (and the data-less ones before the first lost page).
             failure = Some(Error::Write {
@@ -947,7 +967,10 @@ impl Writer<'_> {
                     if self.sink.write_at(o, d).is_err() {
                         let boundary = (o / 512 + 1) * 512;
                         if boundary < o + 24 {
-                            let _ = self.sink.write_at(o, &[0u8; 24][..(boundary - o) as usize]);
+                            // `boundary - o < 24`.
+                            let _ = self
+                                .sink
+                                .write_at(o, &[0u8; 24][..min_len(boundary - o, 24)]);
                         }
                         break;
                     }
@@ -980,7 +1003,7 @@ fn compress_batch(
     run_buf: &mut Vec<u8>,
     out: &mut Batch,
 ) {
-    let ps = map.ps as usize;
+    let ps = map.ps_len;
     out.data.clear();
     out.items.clear();
     let (Some(&first), Some(&last)) = (pfns.first(), pfns.last()) else {
@@ -989,11 +1012,14 @@ fn compress_batch(
     // The batch's span through one window of the input when it maps (no copy), else runs
     // of consecutive pfns with one read each.
     let span = (last - first + 1).saturating_mul(map.ps);
-    if span <= WINDOW_MAX
-        && let Some(w) = dump.map_phys(first * map.ps, span as usize)
-    {
+    // `span <= WINDOW_MAX` (8 MiB) fits a `usize`, and so does every offset inside it.
+    let window = usize::try_from(span)
+        .ok()
+        .filter(|_| span <= WINDOW_MAX)
+        .and_then(|len| dump.map_phys(first * map.ps, len));
+    if let Some(w) = window {
         for &pfn in pfns {
-            let at = ((pfn - first) * map.ps) as usize;
+            let at = min_len((pfn - first) * map.ps, w.len());
             add_page(out, pc, &w[at..at + ps], shared_zero);
         }
         return;
@@ -1040,7 +1066,8 @@ fn add_page(out: &mut Batch, pc: &mut PageCompressor, page: &[u8], shared_zero: 
 }
 
 /// Bytes per read and write of `-E` segment data; three such buffers circulate.
-const ELF_CHUNK: u64 = 1 << 20;
+const ELF_CHUNK: u64 = ELF_CHUNK_LEN as u64;
+const ELF_CHUNK_LEN: usize = 1 << 20;
 
 /// Segment data for `-E`, read ahead of the writer: bytes for file offset `at`.
 #[derive(Default)]
@@ -1055,7 +1082,10 @@ struct ElfChunk {
 /// when that fails, so that an unreadable page is zero-filled and counted alone.
 fn read_elf_piece(dump: &Dump, ps: u64, pa: u64, n: u64, chunk: &mut ElfChunk) {
     let from = chunk.data.len();
-    chunk.data.resize(from + n as usize, 0);
+    // `n <= ELF_CHUNK` (1 MiB), the caller's bound.
+    let n_len = min_len(n, ELF_CHUNK_LEN);
+    let n = n_len as u64;
+    chunk.data.resize(from + n_len, 0);
     if dump
         .read_phys_with(pa, &mut chunk.data[from..], Excluded::Fill(0))
         .is_ok()
@@ -1066,8 +1096,9 @@ fn read_elf_piece(dump: &Dump, ps: u64, pa: u64, n: u64, chunk: &mut ElfChunk) {
     let mut q = pa;
     while q < pa + n {
         let m = (pa + n - q).min(ps - q % ps);
-        let at = from + (q - pa) as usize;
-        let part = &mut chunk.data[at..at + m as usize];
+        // `q - pa < n` and `m <= n`: offsets within the piece.
+        let at = from + min_len(q - pa, n_len);
+        let part = &mut chunk.data[at..at + min_len(m, n_len)];
         if dump.read_phys_with(q, part, Excluded::Fill(0)).is_err() {
             part.fill(0);
             chunk.pages_unreadable += 1;
@@ -1092,10 +1123,12 @@ fn zero_pages_parallel(
         return zero_pages(dump, map, start, b2, len);
     }
     std::thread::scope(|scope| {
+        // `share < len` and `a < len`, the bitmap's bit count: indices into `b2`.
+        let step = min_len(share, usize::MAX);
         let handles: Vec<_> = (0..len)
-            .step_by(share as usize)
+            .step_by(step)
             .map(|a| {
-                let part = &b2[(a / 8) as usize..];
+                let part = &b2[min_len(a / 8, b2.len())..];
                 let n = share.min(len - a);
                 scope.spawn(move || {
                     let mut z = zero_pages(dump, map, start + a, part, n);
@@ -1116,7 +1149,7 @@ fn zero_pages_parallel(
 /// is not a zero page).
 fn zero_pages(dump: &Dump, map: &InputMap, start: u64, b2: &[u8], len: u64) -> Vec<u64> {
     const RUN: usize = 256;
-    let ps = map.ps as usize;
+    let ps = map.ps_len;
     let mut buf = vec![0u8; RUN * ps];
     let mut zero = Vec::new();
     let mut run: Vec<u64> = Vec::with_capacity(RUN);
@@ -1165,7 +1198,10 @@ fn zero_empty_offsets(bytes: &mut [u8], loads: &[DumpSegment], target: Target) {
 /// makedumpfile's `PFN_EXCLUDED` does, to keep the number of `PT_LOAD`s down.
 pub const PFN_EXCLUDED: u64 = 256;
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private caller; input, classification, options, output and callbacks are separate borrows"
+)]
 fn write_elf(
     dump: &Dump,
     map: &InputMap,
@@ -1254,9 +1290,7 @@ fn write_elf(
             }
         }
         // A short excluded run at the start of a segment is kept too.
-        if let Some(f) = merged.first_mut()
-            && f.0 - first < PFN_EXCLUDED
-        {
+        if let Some(f) = merged.first_mut().filter(|f| f.0 - first < PFN_EXCLUDED) {
             f.0 = first;
         }
         let vbase = vaddrs.get(k).copied().unwrap_or(0);

@@ -14,7 +14,7 @@
 
 use vmcore_reader::{Kernel, KernelInfo};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, min_len, to_len};
 
 /// Dump-level bits (`-d`): pages to leave out.
 pub mod level {
@@ -123,12 +123,14 @@ pub struct PageLayout {
 fn small(v: Option<u64>, what: &'static str, max: u64) -> Result<Option<usize>> {
     match v {
         None => Ok(None),
-        Some(x) if x < max => Ok(Some(x as usize)),
-        Some(x) => Err(Error::BadValue {
-            what,
-            value: x,
-            expected: "a struct page offset below SIZE(page)",
-        }),
+        Some(x) => match usize::try_from(x) {
+            Ok(o) if x < max => Ok(Some(o)),
+            _ => Err(Error::BadValue {
+                what,
+                value: x,
+                expected: "a struct page offset below SIZE(page)",
+            }),
+        },
     }
 }
 
@@ -175,6 +177,8 @@ impl PageLayout {
                 expected: "16 ..= 4096",
             });
         }
+        // 16 ..= 4096: fits a `usize`.
+        let size_len = to_len("SIZE(page)", size)?;
         let off = |name: &str| info.offset(name).map_err(r);
         let num = |name: &str| info.number(name).map_err(r);
         let off_flags =
@@ -197,17 +201,26 @@ impl PageLayout {
         let next = off("list_head.next")?.unwrap_or(0);
         let off_order = match off("page.compound_order")? {
             Some(v) => small(Some(v), "OFFSET(page.compound_order)", size)?,
-            None if !modern => small(lru.map(|l| l + prev), "OFFSET(page.lru)", size)?,
+            // A sum that overflows is out of range, as `small` reports.
+            None if !modern => small(
+                lru.map(|l| l.saturating_add(prev)),
+                "OFFSET(page.lru)",
+                size,
+            )?,
             None => None,
         };
         let off_dtor = match off("page.compound_dtor")? {
             Some(v) => small(Some(v), "OFFSET(page.compound_dtor)", size)?,
-            None if !modern => small(lru.map(|l| l + next), "OFFSET(page.lru)", size)?,
+            None if !modern => small(
+                lru.map(|l| l.saturating_add(next)),
+                "OFFSET(page.lru)",
+                size,
+            )?,
             None => None,
         };
         let chk = |name: &'static str, v: Option<usize>, w: usize| -> Result<Option<usize>> {
             match v {
-                Some(o) if o + w > size as usize => Err(Error::BadValue {
+                Some(o) if o + w > size_len => Err(Error::BadValue {
                     what: name,
                     value: o as u64,
                     expected: "a field inside SIZE(page)",
@@ -219,7 +232,7 @@ impl PageLayout {
             level,
             long,
             big_endian,
-            size: size as usize,
+            size: size_len,
             off_flags: chk("OFFSET(page.flags)", Some(off_flags), long)?.unwrap_or(0),
             off_refcount: chk(
                 "OFFSET(page._refcount)",
@@ -314,6 +327,17 @@ impl PageLayout {
         v
     }
 
+    fn uint32(&self, b: &[u8], at: usize) -> u32 {
+        let Some(s) = b.get(at..).and_then(|s| s.first_chunk::<4>()) else {
+            return 0;
+        };
+        if self.big_endian {
+            u32::from_be_bytes(*s)
+        } else {
+            u32::from_le_bytes(*s)
+        }
+    }
+
     fn flag(&self, flags: u64, b: Option<u64>) -> bool {
         b.is_some_and(|b| flags & (1u64 << b) != 0)
     }
@@ -323,7 +347,9 @@ impl PageLayout {
             None => false,
             // 6.12 and later: the page type is the top byte of `page_type`.
             Some(v) if v <= 0xff => u64::from(mapcount >> 24) == v,
-            Some(v) => mapcount == v as u32,
+            // Older kernels: the whole `_mapcount` (an `int`, so VMCOREINFO prints it
+            // sign-extended; its low 32 bits are the value).
+            Some(v) => v & 0xffff_ffff == u64::from(mapcount),
         }
     }
 
@@ -336,15 +362,13 @@ impl PageLayout {
         let flags = self.uint(page, self.off_flags, l);
         let mapping = self.uint(page, self.off_mapping, l);
         let _count = self.off_refcount.map(|o| self.uint(page, o, 4));
-        let mapcount = self
-            .off_mapcount
-            .map_or(0, |o| self.uint(page, o, 4) as u32);
+        let mapcount = self.off_mapcount.map_or(0, |o| self.uint32(page, o));
         let private = self.off_private.map_or(0, |o| self.uint(page, o, l));
         let compound_head = self.off_compound_head.map_or(0, |o| self.uint(page, o, l));
         let mut order = 0u64;
         let mut dtor = 0u64;
         let is_head = self.head_mask.is_some_and(|m| flags & m != 0);
-        if is_head && let Some(n) = next {
+        if let Some(n) = next.filter(|_| is_head) {
             if let Some(o) = self.off_order {
                 order = self.uint(n, o, self.order_width);
             }
@@ -462,7 +486,6 @@ pub fn mem_map_ranges(
     if !(u64::from(page_shift)..=u64::from(page_shift) + 30).contains(&section_bits)
         || !(section_bits..=64).contains(&phys_bits)
         || !(8..=4096).contains(&sec_size)
-        || map_off + layout.long as u64 > sec_size
     {
         return Err(Error::BadValue {
             what: "mem_section geometry (SECTION_SIZE_BITS, MAX_PHYSMEM_BITS, SIZE(mem_section))",
@@ -470,6 +493,19 @@ pub fn mem_map_ranges(
             expected: "page shift <= SECTION_SIZE_BITS <= MAX_PHYSMEM_BITS <= 64",
         });
     }
+    if map_off
+        .checked_add(layout.long as u64)
+        .is_none_or(|end| end > sec_size)
+    {
+        return Err(Error::BadValue {
+            what: "OFFSET(mem_section.section_mem_map)",
+            value: map_off,
+            expected: "a pointer inside SIZE(mem_section)",
+        });
+    }
+    // 8 ..= 4096, and `map_off + long <= sec_size`: both fit a `usize`.
+    let sec_len = to_len("SIZE(mem_section)", sec_size)?;
+    let map_at = to_len("OFFSET(mem_section.section_mem_map)", map_off)?;
     let pages_per_section = 1u64 << (section_bits - u64::from(page_shift));
     let nr_sections = 1u64 << (phys_bits - section_bits).min(40);
     let per_root = (1u64 << page_shift) / sec_size;
@@ -497,18 +533,19 @@ pub fn mem_map_ranges(
     };
     if length == nr_sections {
         // A static array of struct mem_section.
-        let mut buf = vec![0u8; (sec_size * 128) as usize];
+        const BATCH: usize = 128;
+        let mut buf = vec![0u8; sec_len * BATCH];
         let mut nr = 0;
         while nr < wanted_sections {
-            let n = (wanted_sections - nr).min(128);
-            let b = &mut buf[..(n * sec_size) as usize];
+            let n = min_len(wanted_sections - nr, BATCH);
+            let b = &mut buf[..n * sec_len];
             if kernel.read_virt(table + nr * sec_size, b).is_ok() {
-                for i in 0..n {
-                    let raw = layout.uint(b, (i * sec_size + map_off) as usize, layout.long);
-                    push(nr + i, raw);
+                for (i, sec) in b.chunks_exact(sec_len).enumerate() {
+                    let raw = layout.uint(sec, map_at, layout.long);
+                    push(nr + i as u64, raw);
                 }
             }
-            nr += n;
+            nr += n as u64;
         }
     } else {
         if per_root == 0 || length > 1 << 24 {
@@ -519,7 +556,8 @@ pub fn mem_map_ranges(
             });
         }
         let roots = wanted_sections.div_ceil(per_root).min(length);
-        let mut buf = vec![0u8; (per_root * sec_size) as usize];
+        // `per_root * sec_size` is at most a page.
+        let mut buf = vec![0u8; to_len("mem_section root", per_root * sec_size)?];
         for root in 0..roots {
             let Some(p) = read_word(table + root * long) else {
                 continue;
@@ -530,12 +568,12 @@ pub fn mem_map_ranges(
             if kernel.read_virt(p, &mut buf).is_err() {
                 continue;
             }
-            for i in 0..per_root {
-                let nr = root * per_root + i;
+            for (i, sec) in buf.chunks_exact(sec_len).enumerate() {
+                let nr = root * per_root + i as u64;
                 if nr >= wanted_sections {
                     break;
                 }
-                let raw = layout.uint(&buf, (i * sec_size + map_off) as usize, layout.long);
+                let raw = layout.uint(sec, map_at, layout.long);
                 push(nr, raw);
             }
         }
@@ -562,7 +600,10 @@ pub(crate) fn counter(counts: &mut ExcludedCounts, class: PageClass) -> Option<&
 /// the excluded block (free buddy block, compound page) that runs past `end`, as its class
 /// and the pfn it ends at: a caller classifying adjacent ranges separately excludes the
 /// rest from the next ranges itself.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the capture's parallel parts each pass their own bitmaps and counts, borrowed separately"
+)]
 pub fn exclude_pages(
     kernel: &Kernel<'_>,
     layout: &PageLayout,
@@ -573,11 +614,13 @@ pub fn exclude_pages(
     bitmap2: &mut [u8],
     counts: &mut ExcludedCounts,
 ) -> (u64, Option<(PageClass, u64)>) {
-    const CHUNK: u64 = 512;
+    const CHUNK_LEN: usize = 512;
+    const CHUNK: u64 = CHUNK_LEN as u64;
     let mut spill = None;
-    let size = layout.size as u64;
+    let sz = layout.size;
+    let size = sz as u64;
     let mut unreadable = 0;
-    let mut buf = vec![0u8; ((CHUNK + 1) * size) as usize];
+    let mut buf = vec![0u8; (CHUNK_LEN + 1) * sz];
     let in_bm = |bm: &[u8], pfn: u64| {
         let i = pfn - start;
         bm.get((i >> 3) as usize)
@@ -600,16 +643,17 @@ pub fn exclude_pages(
             let n = chunk_end - pfn;
             let with_next = n + u64::from(chunk_end < r.end);
             let va = r.mem_map.wrapping_add((pfn - r.start).wrapping_mul(size));
-            let b = &mut buf[..(with_next * size) as usize];
+            // `n <= CHUNK`, so both lengths are within `buf`.
+            let b = &mut buf[..min_len(with_next, CHUNK_LEN + 1) * sz];
             if kernel.read_virt(va, b).is_err() {
-                let b = &mut buf[..(n * size) as usize];
+                let b = &mut buf[..min_len(n, CHUNK_LEN) * sz];
                 if kernel.read_virt(va, b).is_err() {
                     unreadable += n;
                     pfn = chunk_end;
                     continue;
                 }
             }
-            let have = if with_next > n && buf.len() >= (with_next * size) as usize {
+            let have = if with_next > n && buf.len() >= min_len(with_next, CHUNK_LEN + 1) * sz {
                 with_next
             } else {
                 n
@@ -621,9 +665,9 @@ pub fn exclude_pages(
                     i += 1;
                     continue;
                 }
-                let at = (i * size) as usize;
-                let page = &buf[at..at + size as usize];
-                let next = (i + 1 < have).then(|| &buf[at + size as usize..at + 2 * size as usize]);
+                let at = min_len(i, CHUNK_LEN) * sz;
+                let page = &buf[at..at + sz];
+                let next = (i + 1 < have).then(|| &buf[at + sz..at + 2 * sz]);
                 let (class, pages) = layout.classify(p, page, next);
                 let Some(counter) = counter(counts, class) else {
                     i += 1;
@@ -730,6 +774,31 @@ mod tests {
         assert_eq!(l.classify(4, &buddy, None), (PageClass::Free, 4));
         let not = page(0, 0, 0xf100_0000, 2);
         assert_eq!(l.classify(4, &not, None).0, PageClass::Keep);
+    }
+
+    #[test]
+    fn section_mem_map_offset_near_u64_max_is_an_error() {
+        // OFFSET(mem_section.section_mem_map) + sizeof(long) overflows u64: an error naming
+        // the geometry, not an overflow (a panic in debug builds, a wrapped check in release).
+        let text = format!(
+            "{}SYMBOL(mem_section)=ffffffff82000000\nLENGTH(mem_section)=2048\nSIZE(mem_section)=16\nOFFSET(mem_section.section_mem_map)={}\nNUMBER(SECTION_SIZE_BITS)=27\nNUMBER(MAX_PHYSMEM_BITS)=46\n",
+            info("").as_str(),
+            u64::MAX - 3
+        );
+        let notes = vmcore_reader::synth::vmcoreinfo_note(elfcorehdr::Endian::Little, &text);
+        let file = vmcore_reader::synth::elf_dump(
+            elfcorehdr::Target::x86_64(),
+            &[(0x10_0000, vec![0u8; 4096])],
+            &notes,
+        );
+        let dump = vmcore_reader::Dump::from_bytes(file).unwrap();
+        let kernel = Kernel::new(&dump).unwrap();
+        let l = PageLayout::from_info(kernel.info(), 31, 8, false).unwrap();
+        let err = mem_map_ranges(&kernel, &l, 12, 256).unwrap_err();
+        assert!(
+            matches!(err, Error::BadValue { what: "OFFSET(mem_section.section_mem_map)", value, .. } if value == u64::MAX - 3),
+            "{err}"
+        );
     }
 
     #[test]

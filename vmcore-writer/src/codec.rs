@@ -204,7 +204,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                x as u8
+                x.to_le_bytes()[0]
             })
             .collect();
         for c in [Codec::Zlib, Codec::Lzo, Codec::Snappy, Codec::Zstd] {

@@ -76,3 +76,13 @@ pub(crate) fn add(what: &'static str, a: u64, b: u64) -> Result<u64> {
 pub(crate) fn mul(what: &'static str, a: u64, b: u64) -> Result<u64> {
     a.checked_mul(b).ok_or(Error::TooLarge { what, value: a })
 }
+
+/// `v` as a `usize` (a length or index into memory), or [`Error::TooLarge`] naming it.
+pub(crate) fn to_len(what: &'static str, v: u64) -> Result<usize> {
+    usize::try_from(v).map_err(|_| Error::TooLarge { what, value: v })
+}
+
+/// `min(v, max)` as a `usize`: a `v` that does not fit a `usize` is larger than `max`.
+pub(crate) fn min_len(v: u64, max: usize) -> usize {
+    usize::try_from(v).map_or(max, |v| v.min(max))
+}

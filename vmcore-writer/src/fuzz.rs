@@ -85,7 +85,7 @@ pub fn capture_dump(data: &[u8]) -> usize {
                 let out = Dump::from_bytes(sink.bytes).map(|d| d.present_ranges().len());
                 assert!(out.is_ok(), "our complete output does not open: {out:?}");
             }
-            1 + s.pages_written as usize
+            1 + usize::try_from(s.pages_written).unwrap_or(usize::MAX - 1)
         }
         Err(_) => 0,
     }

@@ -13,6 +13,10 @@ pub const HEADER_VERSION: u32 = 6;
 
 /// Size of `struct kdump_sub_header` (version 6) for a word size.
 pub fn sub_header_size(ws: WordSize) -> u64 {
+    sub_header_len(ws) as u64
+}
+
+fn sub_header_len(ws: WordSize) -> usize {
     match ws {
         WordSize::Bits64 => 104,
         WordSize::Bits32Packed => 80,
@@ -20,14 +24,16 @@ pub fn sub_header_size(ws: WordSize) -> u64 {
     }
 }
 
+/// Writes the low `len` (at most 8) bytes of `v` at `at`, as far as `buf` reaches.
 pub(crate) fn put(order: ByteOrder, buf: &mut [u8], at: usize, len: usize, v: u64) {
-    for i in 0..len {
-        let shift = match order {
-            ByteOrder::Little => 8 * i,
-            ByteOrder::Big => 8 * (len - 1 - i),
+    let le = v.to_le_bytes();
+    for (i, &byte) in le.iter().enumerate().take(len) {
+        let pos = match order {
+            ByteOrder::Little => at + i,
+            ByteOrder::Big => at + len - 1 - i,
         };
-        if let Some(b) = buf.get_mut(at + i) {
-            *b = (v >> shift) as u8;
+        if let Some(b) = buf.get_mut(pos) {
+            *b = byte;
         }
     }
 }
@@ -112,7 +118,7 @@ impl KdumpHeader {
             WordSize::Bits32Packed => [0, 4, 8, 12, 16, 20, 28, 32, 40, 44, 52, 56, 64, 72],
             WordSize::Bits32Padded => [0, 4, 8, 12, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88],
         };
-        let mut b = vec![0u8; sub_header_size(self.word_size) as usize];
+        let mut b = vec![0u8; sub_header_len(self.word_size)];
         put(o, &mut b, offs[0], l, self.phys_base);
         put(o, &mut b, offs[1], 4, u64::from(self.dump_level));
         put(o, &mut b, offs[5], 8, self.vmcoreinfo.0);

@@ -7,6 +7,8 @@ mod capture;
 pub mod classify;
 pub mod codec;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzz;
 pub mod kdump;
 pub mod lzo;

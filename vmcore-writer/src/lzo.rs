@@ -40,6 +40,22 @@ fn hash(v: u32) -> usize {
     (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize & ((1 << HASH_BITS) - 1)
 }
 
+/// The low byte of `v`, for an instruction byte. Callers either bound `v` to the byte by
+/// their branch (a length of at most 8 in bits 5..7, a count of at most 255 after
+/// [`put_count`]'s zero bytes, a literal count below 256) or split a 16-bit distance into
+/// its two bytes on purpose (`lo8(d)`, `lo8(d >> 8)`).
+#[inline(always)]
+fn lo8(v: usize) -> u8 {
+    v.to_le_bytes()[0]
+}
+
+/// The low 16 bits of a position in the at most 64 KiB input (the hash table's entries).
+#[inline(always)]
+fn lo16(v: usize) -> u16 {
+    let b = v.to_le_bytes();
+    u16::from_le_bytes([b[0], b[1]])
+}
+
 /// The next position from `i` whose 4 bytes were seen before within [`MAX_DIST`], and that
 /// earlier position; `None` when the input ends first.
 #[inline(always)]
@@ -54,7 +70,7 @@ fn find_match(
         let v = read32(src, i);
         let h = hash(v);
         let c = usize::from(table[h]);
-        table[h] = i as u16;
+        table[h] = lo16(i);
         if c < i && i - c <= MAX_DIST && read32(src, c) == v {
             return Some((i, c));
         }
@@ -92,7 +108,7 @@ fn put_count(out: &mut [u8], o: &mut usize, mut n: usize) {
         *o += 1;
         n -= 255;
     }
-    out[*o] = n as u8;
+    out[*o] = lo8(n);
     *o += 1;
 }
 
@@ -143,12 +159,12 @@ impl Lzo1x {
                 last_match = Some(o);
                 if len <= 8 && dist <= 2048 {
                     let d = dist - 1;
-                    buf[o] = (((len - 1) << 5) | ((d & 7) << 2)) as u8;
-                    buf[o + 1] = (d >> 3) as u8;
+                    buf[o] = lo8(((len - 1) << 5) | ((d & 7) << 2));
+                    buf[o + 1] = lo8(d >> 3);
                     o += 2;
                 } else {
                     if len - 2 <= 31 {
-                        buf[o] = 32 | (len - 2) as u8;
+                        buf[o] = 32 | lo8(len - 2);
                         o += 1;
                     } else {
                         buf[o] = 32;
@@ -156,14 +172,14 @@ impl Lzo1x {
                         put_count(buf, &mut o, len - 2 - 31);
                     }
                     let d = (dist - 1) << 2;
-                    buf[o] = d as u8;
-                    buf[o + 1] = (d >> 8) as u8;
+                    buf[o] = lo8(d);
+                    buf[o + 1] = lo8(d >> 8);
                     o += 2;
                 }
                 // Hash a position inside the match to find later repeats.
                 if len > 8 && i + len - 4 <= limit {
                     let p = i + len - 4;
-                    self.table[hash(read32(src, p))] = p as u16;
+                    self.table[hash(read32(src, p))] = lo16(p);
                 }
                 i += len;
                 lit_start = i;
@@ -193,18 +209,18 @@ fn put_literals(
     }
     match last_match {
         None if count <= 238 => {
-            buf[*o] = (17 + count) as u8;
+            buf[*o] = lo8(17 + count);
             *o += 1;
         }
         Some(m) if count <= 3 => {
             // The low two bits of the match's distance byte: byte 0 for M2, the
             // first distance byte for M3 (the last two bytes of the instruction, low first).
             let at = if buf[m] >= 64 { m } else { *o - 2 };
-            buf[at] |= count as u8;
+            buf[at] |= lo8(count);
         }
         _ => {
             if count - 3 <= 15 {
-                buf[*o] = (count - 3) as u8;
+                buf[*o] = lo8(count - 3);
                 *o += 1;
             } else {
                 buf[*o] = 0;
@@ -260,7 +276,7 @@ mod tests {
         let noise: Vec<u8> = (0..4096)
             .map(|_| {
                 x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (x >> 16) as u8
+                (x >> 16).to_le_bytes()[0]
             })
             .collect();
         round_trip(&noise);

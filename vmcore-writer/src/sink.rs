@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, min_len};
 
 /// Size of the flattened stream's header.
 pub const FLAT_HEADER_SIZE: usize = 4096;
@@ -75,9 +75,7 @@ impl FileSink {
 impl Sink for FileSink {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let end = offset.saturating_add(data.len() as u64);
-        if let Some(l) = self.limit
-            && end > l
-        {
+        if let Some(l) = self.limit.filter(|&l| end > l) {
             return Err(limit_error(l));
         }
         write_all_at(&self.file, data, offset)?;
@@ -166,15 +164,14 @@ impl<W: Write> Sink for FlatSink<W> {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.start()?;
         let need = self.written + 16 + data.len() as u64 + 16;
-        if let Some(l) = self.limit
-            && need > l
-        {
+        if let Some(l) = self.limit.filter(|&l| need > l) {
             return Err(limit_error(l));
         }
         let off = i64::try_from(offset).map_err(|_| io::Error::other("offset above i64"))?;
         let mut rec = [0u8; 16];
         rec[..8].copy_from_slice(&off.to_be_bytes());
-        rec[8..].copy_from_slice(&(data.len() as i64).to_be_bytes());
+        let size = i64::try_from(data.len()).map_err(|_| io::Error::other("record above i64"))?;
+        rec[8..].copy_from_slice(&size.to_be_bytes());
         self.put(&rec)?;
         self.put(data)
     }
@@ -253,17 +250,17 @@ pub fn rebuild(input: &mut dyn Read, out: &mut dyn Sink) -> Result<Rebuilt> {
                 complete: true,
             });
         }
-        if off < 0 || size < 0 {
+        let (Ok(off), Ok(size)) = (u64::try_from(off), u64::try_from(size)) else {
             return Err(Error::Flattened {
                 what: "negative record offset or size",
                 offset: at,
             });
-        }
+        };
         at += 16;
-        let mut left = size as u64;
-        let mut dst = off as u64;
+        let mut left = size;
+        let mut dst = off;
         while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
+            let n = min_len(left, buf.len());
             let got = read_some(input, &mut buf[..n])?;
             if got < n {
                 if got > 0 {
@@ -333,17 +330,18 @@ pub struct VecSink {
 
 impl Sink for VecSink {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let end = offset.saturating_add(data.len() as u64);
-        if let Some(l) = self.limit
-            && end > l
-        {
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| io::Error::other("offset + length overflows"))?;
+        if let Some(l) = self.limit.filter(|&l| end > l) {
             return Err(limit_error(l));
         }
         let end = usize::try_from(end).map_err(io::Error::other)?;
         if self.bytes.len() < end {
             self.bytes.resize(end, 0);
         }
-        self.bytes[offset as usize..end].copy_from_slice(data);
+        // `offset <= end`, which fits a `usize`.
+        self.bytes[end - data.len()..end].copy_from_slice(data);
         Ok(())
     }
 

@@ -3,6 +3,14 @@
 //! unset or a file is missing. makedumpfile, python3-libkdumpfile must be installed (Debian
 //! packages); the ENOSPC test mounts a tmpfs and needs root.
 #![cfg(feature = "fixture-tests")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "page sizes of the fixture dumps (4 KiB to 64 KiB) as lengths"
+)]
+#![allow(
+    clippy::print_stderr,
+    reason = "the test tells the person running it what each fixture comparison found"
+)]
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

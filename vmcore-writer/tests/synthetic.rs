@@ -1,5 +1,9 @@
 //! Capture synthetic ELF dumps (built with `vmcore_reader::synth`) in every format and codec,
 //! and read them back with `vmcore-reader`.
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test data: byte patterns keep the low bits on purpose, and the page size is a small constant"
+)]
 
 use elfcorehdr::{NoteWriter, Target};
 use proptest::prelude::*;

@@ -2,6 +2,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// DESIGN.md: a library never prints; tools do.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 #[cfg(test)]
 extern crate std;

@@ -2,6 +2,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// DESIGN.md: a library never prints; tools do.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 #![deny(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// DESIGN.md: a library never prints; tools do.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod bytes;
 mod error;

@@ -674,7 +674,7 @@ fn recommend_out(root: &Path, f: &Facts, keep: Keep, json: bool) -> Output {
         .map(|c| c.program.clone())
         .filter(|p| p == "vmcore-capture")
         .unwrap_or_else(|| "makedumpfile".into());
-    let collector = advice::collector_command(&program, family, level);
+    let collector = advice::collector_command(&program, family, level, advice::needs_stream(f));
     let expected = advice::expected_dump(f, level);
     let reserves = crashkernel_param::evaluate_value(&value, f.ram, f.target());
     if json {

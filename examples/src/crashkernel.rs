@@ -267,10 +267,7 @@ impl MapSource {
     }
 }
 
-/// The RAM free for the reservation at boot, from a /proc/iomem file: its "System RAM"
-/// ranges less the running kernel's image ("Kernel code", "Kernel data", ...) and the
-/// first MiB (x86 keeps it: `memblock_reserve(0, SZ_1M)`); "Crash kernel" ranges inside
-/// System RAM count as free (they were when the kernel reserved them). Also the total RAM.
+/// The RAM free for the reservation at boot, from a /proc/iomem file, and the total RAM.
 fn iomem_free(path: &std::path::Path) -> Result<(Vec<Span>, u64), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let iomem =
@@ -281,6 +278,16 @@ fn iomem_free(path: &std::path::Path) -> Result<(Vec<Span>, u64), String> {
             path.display()
         ));
     }
+    Ok((free_ram_at_boot(&iomem), iomem.total_system_ram()))
+}
+
+/// The RAM free for the reservation when the kernel made it, from `/proc/iomem`: its boot
+/// "System RAM" ranges less the running kernel's image ("Kernel code", "Kernel data", ...)
+/// and, on x86, the first MiB (`memblock_reserve(0, SZ_1M)`, `arch/x86/kernel/setup.c`;
+/// taken on every arch here, where it costs nothing); "Crash kernel" ranges count as free,
+/// as they were then. The initrd and early allocations are not in the file, so this is at
+/// least what was free: a region that does not fit here did not fit at boot.
+pub fn free_ram_at_boot(iomem: &kexec_image::iomem::Iomem) -> Vec<Span> {
     let half_open = |r: &kexec_image::iomem::MemRange| Span {
         start: r.start,
         end: r.end.saturating_add(1),
@@ -319,7 +326,7 @@ fn iomem_free(path: &std::path::Path) -> Result<(Vec<Span>, u64), String> {
             })
             .collect();
     }
-    Ok((free, iomem.total_system_ram()))
+    free
 }
 
 fn placement_json(p: &Result<Placement, PlaceFailure>, source: MapSource) -> Value {

@@ -289,13 +289,32 @@ pub fn run(args: impl IntoIterator<Item = OsString>, host: &dyn Host) -> Output 
             crashkernel,
             json,
         } => {
-            if let Some(v) = &crashkernel
-                && let Err(e) = crashkernel_param::evaluate_value(v, facts.ram, facts.target())
-            {
-                return fail(
-                    2,
-                    format!("--crashkernel {v}: this kernel would reserve nothing with it: {e}"),
-                );
+            if let Some(v) = &crashkernel {
+                // Refused when the kernel would reserve nothing: the value does not parse,
+                // or its allocation finds no room in this machine's RAM.
+                let why = match crashkernel_param::evaluate_value(v, facts.ram, facts.target()) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(r) => {
+                        facts.free_ram.as_ref().and_then(|free| {
+                            match crashkernel_param::place(&r, facts.target(), free) {
+                                Ok(_) | Err(crashkernel_param::PlaceFailure::NotModelled(_)) => {
+                                    None
+                                }
+                                Err(e) => Some(format!(
+                                    "it cannot be placed in the RAM proc/iomem shows: {e}"
+                                )),
+                            }
+                        })
+                    }
+                };
+                if let Some(e) = why {
+                    return fail(
+                        2,
+                        format!(
+                            "--crashkernel {v}: this kernel would reserve nothing with it: {e}"
+                        ),
+                    );
+                }
             }
             let plan = setup::plan(
                 &root,

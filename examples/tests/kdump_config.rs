@@ -896,3 +896,25 @@ fn stream_targets_need_the_flattened_collector_kdump_utils_wants() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `setup --crashkernel` refuses a value the kernel would reserve nothing with, also one
+/// that parses but finds no room in the RAM `proc/iomem` shows (this guest has under 3 GiB
+/// below 4 GiB and 2 GiB above it: 3G parses, being below its 5 GiB, but fits nowhere).
+#[test]
+fn setup_refuses_a_crashkernel_that_cannot_be_placed() {
+    let root = roots_dir().join("centos9-loaded");
+    let out = tool(&root, &["setup", "--crashkernel", "3G"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--crashkernel 3G: this kernel would reserve nothing with it")
+            && out
+                .stderr
+                .contains("cannot be placed in the RAM proc/iomem shows"),
+        "{}",
+        out.stderr
+    );
+    let out = tool(&root, &["setup", "--crashkernel", "1G"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("crashkernel=1G"), "{}", out.stdout);
+}

@@ -347,6 +347,22 @@ fn level_list_retries_at_the_next_level_when_the_dump_does_not_fit() {
     assert!(!String::from_utf8_lossy(&st.stderr).contains("retrying"));
     assert_eq!(std::fs::read(&out).unwrap(), d1);
 
+    // A failure that is not "no space" is not retried: level 31 needs struct page data
+    // this synthetic dump lacks, so -d 31,1 stops there (exit 1) and 1 is never tried.
+    let out = t.0.join("other-failure");
+    let st = bin()
+        .args(["-d", "31,1"])
+        .arg(&vmcore)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SIZE(page)") && !err.contains("retrying"),
+        "{err}"
+    );
+
     // -F: what was sent cannot be taken back, so no retry; exit 1.
     let st = bin()
         .args(["-F", "-d", "0,1", "-L", &limit.to_string()])

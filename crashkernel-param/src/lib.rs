@@ -12,6 +12,7 @@ mod distro;
 mod eval;
 mod kernel;
 mod memparse;
+mod place;
 mod target;
 mod text;
 mod value;
@@ -23,6 +24,7 @@ pub use distro::{
 };
 pub use eval::{Failure, Reservation, evaluate, evaluate_value};
 pub use memparse::memparse;
+pub use place::{ASSUMED_KERNEL, PlaceFailure, Placement, Span, assumed_free, place};
 pub use target::{Arch, BadKernelVersion, HighSupport, KernelVersion, Rules, Target, UnknownArch};
 pub use text::TextBuf;
 pub use value::{CrashKernel, EditError, Edited, RangeEntry, Ranges};

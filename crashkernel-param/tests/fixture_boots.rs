@@ -228,3 +228,124 @@ fn disagreements_are_found() {
     );
     assert!(disagreement(&Ok(fixed), &[(6 << 30, 256 << 20)], 256 << 20).is_some());
 }
+
+/// The free RAM of a fixture boot when the kernel reserves: the usable ranges of the
+/// `BIOS-e820` lines of its console, less the first MiB (x86 keeps it), the initrd
+/// (`RAMDISK:` line) and the kernel loaded at 16 MiB (`nokaslr`; taken as
+/// `ASSUMED_KERNEL` long).
+fn boot_free_ram(console: &str) -> Vec<crashkernel_param::Span> {
+    use crashkernel_param::{ASSUMED_KERNEL, Span};
+    let range = |l: &str| -> Option<(u64, u64)> {
+        let inner = l.split("[mem ").nth(1)?.split(']').next()?;
+        let (a, b) = inner.split_once('-')?;
+        let a = u64::from_str_radix(a.trim_start_matches("0x"), 16).ok()?;
+        let b = u64::from_str_radix(b.trim_start_matches("0x"), 16).ok()?;
+        Some((a, b + 1))
+    };
+    let mut taken = vec![(0, 1 << 20), (16 << 20, (16 << 20) + ASSUMED_KERNEL)];
+    let mut usable = Vec::new();
+    for l in console.lines().filter(|l| !l.starts_with("KDUMP-RS")) {
+        if l.contains("BIOS-e820:") && l.trim_end().ends_with("usable") {
+            usable.extend(range(l));
+        } else if l.contains("RAMDISK: [mem") {
+            taken.extend(range(l));
+        }
+    }
+    // Subtract every taken range from every usable one.
+    let mut free: Vec<(u64, u64)> = usable;
+    for (ts, te) in taken {
+        free = free
+            .into_iter()
+            .flat_map(|(s, e)| {
+                if te <= s || e <= ts {
+                    vec![(s, e)]
+                } else {
+                    [(s, ts), (te, e)]
+                        .into_iter()
+                        .filter(|(a, b)| a < b)
+                        .collect()
+                }
+            })
+            .collect();
+    }
+    free.into_iter()
+        .map(|(start, end)| Span { start, end })
+        .collect()
+}
+
+/// The placement model against the same boots: where the kernel reserved, the model finds
+/// room in the boot's own memory map (its e820 lines), in the same window (below or above
+/// 4 GiB) and at most 32 MiB above where the kernel put each region (the model is the
+/// highest place the allocator can pick; the kernel's own early allocations, which the
+/// console does not list, may push it one or two 16 MiB steps lower); a fixed base is
+/// exact. Where the model's parse succeeds but the kernel reserved nothing, the model
+/// must not find room either.
+#[test]
+fn real_kernels_place_where_the_model_says() {
+    use crashkernel_param::place;
+    let dir = PathBuf::from(std::env::var_os("KDUMP_FIXTURES").expect("KDUMP_FIXTURES"));
+    let oracle = oracle();
+    let mut bad = Vec::new();
+    let mut placed = 0;
+    for b in oracle["boots"].as_array().expect("boots") {
+        let release = b["kernel_release"].as_str().expect("kernel_release");
+        let target = Target::new(Arch::X86_64, release.parse().expect("a kernel version"));
+        let cmdline = b["cmdline"].as_str().expect("cmdline");
+        let Ok(r) = evaluate(cmdline, u(&b["ram_bytes"]), target) else {
+            continue;
+        };
+        let console = std::fs::read_to_string(dir.join(b["console"].as_str().expect("console")))
+            .expect("the boot's console log");
+        let free = boot_free_ram(&console);
+        assert!(!free.is_empty(), "{release} `{cmdline}`: no e820 lines");
+        let ranges: Vec<(u64, u64)> = b["crash_ranges"]
+            .as_array()
+            .expect("crash_ranges")
+            .iter()
+            .map(|r| (u(&r["start"]), u(&r["size"])))
+            .collect();
+        let got = place(&r, target, &free);
+        let line = format!(
+            "{release} `{cmdline}`: kernel {}; model {got:?}",
+            kernel_did(&ranges)
+        );
+        match (&got, ranges.as_slice()) {
+            (Err(_), []) => {}
+            (Ok(_), []) => bad.push(format!("{line}: the model places what the kernel did not")),
+            (Err(e), _) => bad.push(format!("{line}: the model finds no room ({e})")),
+            (Ok(p), real) => {
+                placed += 1;
+                // (model base, size, whether the base is fixed).
+                let mut want = vec![(p.base, r.size, r.base.is_some())];
+                want.extend(p.low.map(|(base, size)| (base, size, false)));
+                for (mb, size, fixed) in want {
+                    // The real range of that size in the model's window (two 256M ranges,
+                    // one low and one high, are told apart by where they are).
+                    let Some(&(rb, _)) = real
+                        .iter()
+                        .find(|&&(s, z)| z == size && (s >= G4) == (mb >= G4))
+                    else {
+                        bad.push(format!(
+                            "{line}: no real range of {} on the model's side of 4G",
+                            mib(size)
+                        ));
+                        continue;
+                    };
+                    let ok = if fixed {
+                        mb == rb
+                    } else {
+                        mb >= rb && mb - rb <= 32 << 20
+                    };
+                    if !ok {
+                        bad.push(format!("{line}: model {mb:#x}, kernel {rb:#x}"));
+                    }
+                }
+                if real.len() != 1 + usize::from(p.low.is_some()) {
+                    bad.push(format!("{line}: the kernel made {} ranges", real.len()));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "placement disagrees:\n{}", bad.join("\n"));
+    assert!(placed >= 8, "only {placed} placed boots compared");
+}

@@ -2,21 +2,28 @@
 //! recommends, and values edited by a delta.
 //!
 //! ```text
-//! crashkernel eval [--arch A] [--kernel VERSION] --ram SIZE 'CMDLINE-OR-VALUE' [--json]
+//! crashkernel eval [--arch A] [--kernel VERSION] (--ram SIZE | --iomem FILE) 'CMDLINE-OR-VALUE' [--json]
 //! crashkernel recommend --distro D --arch A --ram SIZE [--sme-sev] [--arm64-64k] [--json]
 //! crashkernel add VALUE DELTA
 //! ```
 //!
-//! `eval` exits 0 when the kernel would reserve memory and 1 when it would not;
-//! usage errors exit 2. JSON goes to stdout as one object.
+//! `eval` exits 0 when the kernel would reserve memory and 1 when it would not: the value
+//! does not parse, or it parses but the allocation finds no room in the RAM (the size asks
+//! for about all of it, or more than one free piece holds; see `crashkernel_param::place`).
+//! The room is looked for in the machine's own map with `--iomem` (its "System RAM" less
+//! the running kernel's image and the first MiB on x86), else in an assumed map: the RAM
+//! in one piece from 0 with the first MiB (x86) and 64 MiB for the running kernel taken
+//! (`crashkernel_param::assumed_free`), the most room that much RAM can give, so a value
+//! that does not fit there fits nowhere. Usage errors exit 2. JSON goes to stdout as one
+//! object.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
 
 use clap::{Parser, Subcommand};
 use crashkernel_param::{
-    Arch, CrashKernel, Distro, Failure, KernelVersion, RecommendOptions, Reservation, Size, Target,
-    evaluate, evaluate_value, recommend,
+    Arch, CrashKernel, Distro, Failure, KernelVersion, PlaceFailure, Placement, RecommendOptions,
+    Reservation, Size, Span, Target, assumed_free, evaluate, evaluate_value, place, recommend,
 };
 use serde_json::{Value, json};
 
@@ -43,9 +50,13 @@ enum Command {
         /// Kernel version (6.1, 6.12.38+deb13-amd64, ...); default: the newest rules.
         #[arg(long)]
         kernel: Option<KernelVersion>,
-        /// System RAM as the kernel counts it (memblock_phys_mem_size), e.g. 4095M or bytes.
-        #[arg(long, value_parser = parse_size)]
-        ram: u64,
+        /// System RAM as the kernel counts it (memblock_phys_mem_size), e.g. 4095M or bytes;
+        /// default with --iomem: the sum of its System RAM ranges.
+        #[arg(long, value_parser = parse_size, required_unless_present = "iomem")]
+        ram: Option<u64>,
+        /// The machine's /proc/iomem (read as root): where the reservation is looked for.
+        #[arg(long, value_name = "FILE")]
+        iomem: Option<std::path::PathBuf>,
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -104,6 +115,7 @@ fn run(command: Command) -> (i32, String) {
             arch,
             kernel,
             ram,
+            iomem,
             json,
             input,
         } => {
@@ -111,16 +123,44 @@ fn run(command: Command) -> (i32, String) {
                 arch.unwrap_or_else(host_arch),
                 kernel.unwrap_or(KernelVersion::NEWEST),
             );
+            let map = match iomem.as_deref().map(iomem_free) {
+                Some(Ok(m)) => Some(m),
+                Some(Err(e)) => {
+                    eprintln!("crashkernel: {e}");
+                    return (2, String::new());
+                }
+                None => None,
+            };
+            let ram = ram.or(map.as_ref().map(|m| m.1)).unwrap_or(0);
             let result = if input.contains("crashkernel=") {
                 evaluate(&input, ram, target)
             } else {
                 evaluate_value(&input, ram, target)
             };
-            let code = i32::from(result.is_err());
+            let (free, source) = match map {
+                Some((free, _)) => (free, MapSource::Iomem),
+                None => {
+                    let (spans, n) = assumed_free(ram, target.arch);
+                    (spans[..n].to_vec(), MapSource::Assumed)
+                }
+            };
+            let placed = result.as_ref().ok().map(|r| place(r, target, &free));
+            let fails =
+                matches!(placed, Some(Err(ref e)) if !matches!(e, PlaceFailure::NotModelled(_)));
+            let code = i32::from(result.is_err() || fails);
             let out = if json {
-                format!("{}\n", eval_json(&result))
+                let mut v = eval_json(&result);
+                if let Some(p) = &placed {
+                    v["placement"] = placement_json(p, source);
+                }
+                format!("{v}\n")
             } else {
-                format!("{}\n", eval_sentence(&result, ram, target))
+                let mut s = eval_sentence(&result, ram, target);
+                if let Some(p) = &placed {
+                    s.push(' ');
+                    s.push_str(&placement_sentence(p, source));
+                }
+                format!("{s}\n")
             };
             (code, out)
         }
@@ -206,6 +246,119 @@ fn run(command: Command) -> (i32, String) {
                 }
             }
         }
+    }
+}
+
+/// Where the free RAM of a placement came from.
+#[derive(Debug, Clone, Copy)]
+enum MapSource {
+    /// The machine's /proc/iomem.
+    Iomem,
+    /// The --ram-only assumption.
+    Assumed,
+}
+
+impl MapSource {
+    fn name(self) -> &'static str {
+        match self {
+            MapSource::Iomem => "iomem",
+            MapSource::Assumed => "assumed",
+        }
+    }
+}
+
+/// The RAM free for the reservation at boot, from a /proc/iomem file, and the total RAM.
+fn iomem_free(path: &std::path::Path) -> Result<(Vec<Span>, u64), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let iomem =
+        kexec_image::iomem::Iomem::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if iomem.addresses_hidden() {
+        return Err(format!(
+            "{}: every address is 0 (read without CAP_SYS_ADMIN): read it as root",
+            path.display()
+        ));
+    }
+    Ok((free_ram_at_boot(&iomem), iomem.total_system_ram()))
+}
+
+/// The RAM free for the reservation when the kernel made it, from `/proc/iomem`: its boot
+/// "System RAM" ranges less the running kernel's image ("Kernel code", "Kernel data", ...)
+/// and, on x86, the first MiB (`memblock_reserve(0, SZ_1M)`, `arch/x86/kernel/setup.c`;
+/// taken on every arch here, where it costs nothing); "Crash kernel" ranges count as free,
+/// as they were then. The initrd and early allocations are not in the file, so this is at
+/// least what was free: a region that does not fit here did not fit at boot.
+pub fn free_ram_at_boot(iomem: &kexec_image::iomem::Iomem) -> Vec<Span> {
+    let half_open = |r: &kexec_image::iomem::MemRange| Span {
+        start: r.start,
+        end: r.end.saturating_add(1),
+    };
+    let mut free: Vec<Span> = iomem.system_ram().iter().map(half_open).collect();
+    let mut taken: Vec<Span> = iomem
+        .kernel_image()
+        .iter()
+        .map(|(_, r)| half_open(r))
+        .collect();
+    taken.push(Span {
+        start: 0,
+        end: 1 << 20,
+    });
+    for t in taken {
+        free = free
+            .into_iter()
+            .flat_map(|f| {
+                if t.end <= f.start || f.end <= t.start {
+                    vec![f]
+                } else {
+                    [
+                        Span {
+                            start: f.start,
+                            end: t.start,
+                        },
+                        Span {
+                            start: t.end,
+                            end: f.end,
+                        },
+                    ]
+                    .into_iter()
+                    .filter(|s| s.start < s.end)
+                    .collect()
+                }
+            })
+            .collect();
+    }
+    free
+}
+
+fn placement_json(p: &Result<Placement, PlaceFailure>, source: MapSource) -> Value {
+    match p {
+        Ok(p) => json!({
+            "map": source.name(),
+            "base_at_most": p.base,
+            "low_base_at_most": p.low.map(|l| l.0),
+        }),
+        Err(e) => json!({ "map": source.name(), "error": e.to_string(), "kind": e.kind() }),
+    }
+}
+
+fn placement_sentence(p: &Result<Placement, PlaceFailure>, source: MapSource) -> String {
+    let map = match source {
+        MapSource::Iomem => "in the RAM of the given /proc/iomem".to_owned(),
+        MapSource::Assumed => format!(
+            "in RAM assumed to be one piece from address 0 with the first MiB (x86) and {} for the running kernel taken (--iomem FILE gives the real map)",
+            Binary(crashkernel_param::ASSUMED_KERNEL)
+        ),
+    };
+    match p {
+        Ok(p) => {
+            let mut s = format!("It fits {map}: at {:#x} at the highest", p.base);
+            if let Some((b, _)) = p.low {
+                let _ = write!(s, ", the low region at {b:#x} at the highest");
+            }
+            s.push('.');
+            s
+        }
+        Err(PlaceFailure::NotModelled(_)) => String::new(),
+        Err(e) => format!("But it cannot be placed {map}: {e}; nothing is reserved."),
     }
 }
 

@@ -290,7 +290,24 @@ pub fn run(args: impl IntoIterator<Item = OsString>, host: &dyn Host) -> Output 
             json,
         } => {
             if let Some(v) = &crashkernel {
-                if let Err(e) = crashkernel_param::evaluate_value(v, facts.ram, facts.target()) {
+                // Refused when the kernel would reserve nothing: the value does not parse,
+                // or its allocation finds no room in this machine's RAM.
+                let why = match crashkernel_param::evaluate_value(v, facts.ram, facts.target()) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(r) => {
+                        facts.free_ram.as_ref().and_then(|free| {
+                            match crashkernel_param::place(&r, facts.target(), free) {
+                                Ok(_) | Err(crashkernel_param::PlaceFailure::NotModelled(_)) => {
+                                    None
+                                }
+                                Err(e) => Some(format!(
+                                    "it cannot be placed in the RAM proc/iomem shows: {e}"
+                                )),
+                            }
+                        })
+                    }
+                };
+                if let Some(e) = why {
                     return fail(
                         2,
                         format!(
@@ -676,7 +693,7 @@ fn recommend_out(root: &Path, f: &Facts, keep: Keep, json: bool) -> Output {
         .map(|c| c.program.clone())
         .filter(|p| p == "vmcore-capture")
         .unwrap_or_else(|| "makedumpfile".into());
-    let collector = advice::collector_command(&program, family, level);
+    let collector = advice::collector_command(&program, family, level, advice::needs_stream(f));
     let expected = advice::expected_dump(f, level);
     let reserves = crashkernel_param::evaluate_value(&value, f.ram, f.target());
     if json {

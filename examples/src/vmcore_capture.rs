@@ -3,8 +3,8 @@
 //! runs makedumpfile today.
 //!
 //! ```text
-//! vmcore-capture [-c|-l|-p|-z] [-E] [-d LEVEL] [--num-threads N] [--message-level N] [-L SIZE] VMCORE DUMPFILE
-//! vmcore-capture -F [-c|-l|-p|-z|-E] [-d LEVEL] ... VMCORE > STREAM
+//! vmcore-capture [-c|-l|-p|-z] [-E] [-d LEVEL[,LEVEL...]] [--num-threads N] [--message-level N] [-L SIZE] VMCORE DUMPFILE
+//! vmcore-capture -F [-c|-l|-p|-z|-E] [-d LEVEL[,LEVEL...]] ... VMCORE > STREAM
 //! vmcore-capture -R DUMPFILE < STREAM
 //! vmcore-capture --dump-dmesg VMCORE LOGFILE
 //! ```
@@ -12,6 +12,17 @@
 //! Exit codes follow makedumpfile: 0 when the dump is complete, 1 on any failure (an
 //! incomplete dump included: it is kept and marked), 2 for usage errors. stdout carries
 //! only data (the flattened stream); messages go to stderr.
+//!
+//! `-d 11,31` is makedumpfile's retry list (makedumpfile(8), `makedumpfile.c`
+//! `parse_dump_level`, `create_dumpfile`, `get_next_dump_level`, `delete_dumpfile`,
+//! `write_and_check_space`): the dump is made at the first level; when it does not fit
+//! (the `-L` limit is reached, or a write fails with ENOSPC; any other failure ends the run),
+//! the partial DUMPFILE is deleted and made again from the start at the next level. When
+//! the last level does not fit either, its dump is kept, marked incomplete, and the exit
+//! code is 1. With `-F` the bytes already sent cannot be taken back, so the levels after
+//! the first are not tried (makedumpfile, whose `-L` count runs on across its retries,
+//! fails there too). Repeated options are accepted, the last one winning, as getopt does
+//! for makedumpfile (kdump-tools appends ` -F` to a `MAKEDUMP_ARGS` that may hold one).
 //!
 //! Dumps, `-R` results and `--dump-dmesg` logs are created mode 0600 whatever the umask and
 //! never through a symbolic link (see [`crate::files`] and the README's threat model).
@@ -24,7 +35,7 @@ use std::time::Instant;
 use clap::Parser;
 use vmcore_reader::{Dump, Kernel, read_log};
 use vmcore_writer::{
-    CaptureOptions, CaptureStats, Codec, FileSink, FlatSink, OutputFormat, Phase, Progress,
+    CaptureOptions, CaptureStats, Codec, FileSink, FlatSink, OutputFormat, Phase, Progress, Sink,
     capture, rebuild,
 };
 
@@ -42,6 +53,7 @@ mod msg {
     version,
     about = "Filter, compress and write a crash dump (makedumpfile's options)"
 )]
+#[command(args_override_self = true)]
 #[allow(non_snake_case)]
 struct Cli {
     /// Compress pages with zlib.
@@ -65,9 +77,10 @@ struct Cli {
     /// Rebuild DUMPFILE from a flattened stream on stdin.
     #[arg(short = 'R', conflicts_with_all = ["flatten", "elf", "codec", "dump_dmesg"])]
     rearrange: bool,
-    /// Dump level 0..=31: 1 zero pages, 2 cache, 4 private cache, 8 user data, 16 free pages.
-    #[arg(short = 'd', value_parser = clap::value_parser!(u8).range(0..=31), default_value_t = 0)]
-    dump_level: u8,
+    /// Dump level 0..=31: 1 zero pages, 2 cache, 4 private cache, 8 user data, 16 free pages;
+    /// a list such as 11,31 retries with the next level when the dump does not fit.
+    #[arg(short = 'd', value_parser = parse_levels, default_value = "0")]
+    dump_level: Levels,
     /// Compression threads (default: every CPU).
     #[arg(long = "num-threads", value_parser = clap::value_parser!(u32).range(1..=4096))]
     num_threads: Option<u32>,
@@ -92,6 +105,74 @@ struct Cli {
     /// VMCORE [DUMPFILE], or DUMPFILE alone with -R.
     #[arg(value_name = "FILES", num_args = 1..=2, required = true)]
     files: Vec<PathBuf>,
+}
+
+/// The dump levels of `-d`, in the order they are tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Levels(pub Vec<u8>);
+
+/// At most this many levels in a list: makedumpfile's `NUM_ARRAY_DUMP_LEVEL`
+/// (`MAX_DUMP_LEVEL + 1`, `makedumpfile.h`).
+pub const MAX_LEVELS: usize = 32;
+
+/// Reads makedumpfile's `-d` argument: one level 0..=31, or a comma-separated list of
+/// them tried in order (`makedumpfile.c` `parse_dump_level`). Stricter than makedumpfile's
+/// `atoi`: a piece that is not a number is refused rather than read as 0.
+pub fn parse_dump_levels(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for piece in s.split(',') {
+        let level = piece
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= 31)
+            .ok_or_else(|| format!("dump level {piece:?} in {s:?} is not 0..31"))?;
+        if out.len() == MAX_LEVELS {
+            return Err(format!("more than {MAX_LEVELS} dump levels in {s:?}"));
+        }
+        out.push(level);
+    }
+    Ok(out)
+}
+
+fn parse_levels(s: &str) -> Result<Levels, String> {
+    parse_dump_levels(s).map(Levels)
+}
+
+/// A sink that remembers whether its last failed write was "no space" (ENOSPC, or the
+/// `-L` limit, which the writer reports as `StorageFull`): makedumpfile's `flag_nospace`,
+/// set by ENOSPC and by the limit and cleared by any other write error, which is what
+/// decides a retry with the next dump level.
+struct Watch<S> {
+    inner: S,
+    nospace: bool,
+}
+
+impl<S: Sink> Watch<S> {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            self.nospace = e.kind() == std::io::ErrorKind::StorageFull;
+        }
+        r
+    }
+}
+
+impl<S: Sink> Sink for Watch<S> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let r = self.inner.write_at(offset, data);
+        self.note(r)
+    }
+    fn extend_to(&mut self, len: u64) -> std::io::Result<()> {
+        let r = self.inner.extend_to(len);
+        self.note(r)
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        let r = self.inner.finish();
+        self.note(r)
+    }
+    fn written(&self) -> u64 {
+        self.inner.written()
+    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -187,13 +268,15 @@ fn run(cli: &Cli) -> Result<i32, String> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    let opts = CaptureOptions {
+    let levels = cli.dump_level.0.as_slice();
+    let first = levels.first().copied().unwrap_or(0);
+    let mut opts = CaptureOptions {
         format: if cli.elf {
             OutputFormat::Elf
         } else {
             OutputFormat::Kdump(codec)
         },
-        dump_level: cli.dump_level,
+        dump_level: first,
         threads,
         ..CaptureOptions::default()
     };
@@ -202,28 +285,80 @@ fn run(cli: &Cli) -> Result<i32, String> {
     // memory and its pages count in the resident set, which the capture kernel's small
     // memory cannot afford; the writer maps one small window per batch instead.
     let dump = Dump::open_read(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
-    let mut bar = Bar::new(cli.progress && cli.message_level & msg::PROGRESS != 0);
-    let mut report = |p: &Progress| bar.update(p);
-    let result = match out {
-        Some(path) => {
-            let file = create(path, cli.force)?;
-            let mut sink = FileSink::new(file, cli.limit);
-            capture(&dump, &opts, &mut sink, &mut report)
-        }
-        None => {
-            warn_if_stdout_is_readable(cli);
-            let stdout = std::io::stdout();
-            let mut sink = FlatSink::new(
-                std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
-                cli.limit,
-            );
-            capture(&dump, &opts, &mut sink, &mut report)
+    let mut attempt = 0;
+    let (stats, nospace) = loop {
+        let level = levels.get(attempt).copied().unwrap_or(first);
+        opts.dump_level = level;
+        let mut bar = Bar::new(cli.progress && cli.message_level & msg::PROGRESS != 0);
+        let mut report = |p: &Progress| bar.update(p);
+        let (result, nospace) = match out {
+            Some(path) => {
+                let file = create(path, cli.force)?;
+                let mut sink = Watch {
+                    inner: FileSink::new(file, cli.limit),
+                    nospace: false,
+                };
+                let r = capture(&dump, &opts, &mut sink, &mut report);
+                (r, sink.nospace)
+            }
+            None => {
+                warn_if_stdout_is_readable(cli);
+                let stdout = std::io::stdout();
+                let mut sink = Watch {
+                    inner: FlatSink::new(
+                        std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
+                        cli.limit,
+                    ),
+                    nospace: false,
+                };
+                let r = capture(&dump, &opts, &mut sink, &mut report);
+                (r, sink.nospace)
+            }
+        };
+        bar.finish();
+        // Not fitting is an incomplete dump (or a header that could not be written) with
+        // "no space" as the last write error; other failures are not retried.
+        let did_not_fit = nospace && result.as_ref().map_or(true, |s| s.incomplete);
+        let next = levels.get(attempt + 1).copied();
+        match (did_not_fit, next, out) {
+            (true, Some(next), Some(path)) => {
+                if cli.message_level & msg::COMMON != 0 {
+                    let why = match &result {
+                        Ok(s) => s.stopped_by.clone().unwrap_or_default(),
+                        Err(e) => e.to_string(),
+                    };
+                    eprintln!(
+                        "vmcore-capture: the dump at level {level} does not fit ({why}); retrying with dump level {next}"
+                    );
+                }
+                // As makedumpfile: the partial file goes, the next level starts afresh.
+                std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                attempt += 1;
+            }
+            (true, Some(next), None) => {
+                if cli.message_level & msg::ERROR != 0 {
+                    eprintln!(
+                        "vmcore-capture: not retrying with dump level {next}: with -F the part of the stream already written cannot be taken back"
+                    );
+                }
+                let stats = result.map_err(|e| format!("{}: {e}", vmcore.display()))?;
+                break (stats, true);
+            }
+            _ => {
+                let stats = result.map_err(|e| format!("{}: {e}", vmcore.display()))?;
+                break (stats, did_not_fit);
+            }
         }
     };
-    bar.finish();
-    let stats = result.map_err(|e| format!("{}: {e}", vmcore.display()))?;
     if let Some(path) = &cli.stats_json {
-        let j = stats_json(&stats, cli, codec, threads, started.elapsed().as_secs_f64());
+        let j = stats_json(
+            &stats,
+            cli,
+            codec,
+            threads,
+            opts.dump_level,
+            started.elapsed().as_secs_f64(),
+        );
         // Metadata, not dump data: it follows the umask, but it replaces the path itself
         // (a new file renamed over it), never writing through a link.
         crate::files::replace(
@@ -255,6 +390,17 @@ fn run(cli: &Cli) -> Result<i32, String> {
                 "vmcore-capture: the dump is incomplete (kept, marked incomplete): {}",
                 stats.stopped_by.as_deref().unwrap_or("unknown reason")
             );
+            if nospace && levels.len() > 1 && out.is_some() {
+                eprintln!(
+                    "vmcore-capture: no dump level of -d {} fits; the dump kept is the one at level {}, which may still be analysable",
+                    levels
+                        .iter()
+                        .map(u8::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    opts.dump_level
+                );
+            }
         }
         return Ok(1);
     }
@@ -302,13 +448,15 @@ fn stats_json(
     cli: &Cli,
     codec: Codec,
     threads: usize,
+    dump_level: u8,
     wall: f64,
 ) -> serde_json::Value {
     serde_json::json!({
         "format": if cli.elf { "elf" } else { "kdump" },
         "flattened": cli.flatten,
         "codec": codec.name(),
-        "dump_level": cli.dump_level,
+        "dump_level": dump_level,
+        "dump_levels": cli.dump_level.0,
         "threads": threads,
         "complete": !s.incomplete,
         "stopped_by": s.stopped_by,
@@ -416,9 +564,17 @@ mod tests {
             "out",
         ])
         .unwrap();
-        assert!(c.lzo && c.dump_level == 31 && c.message_level == 7);
+        assert!(c.lzo && c.dump_level.0 == [31] && c.message_level == 7);
         let c = parse(&["-c", "-d31", "--num-threads=2", "in", "out"]).unwrap();
-        assert!(c.zlib && c.dump_level == 31 && c.num_threads == Some(2));
+        assert!(c.zlib && c.dump_level.0 == [31] && c.num_threads == Some(2));
+        let c = parse(&["-c", "-d", "11,31", "in", "out"]).unwrap();
+        assert_eq!(c.dump_level.0, [11, 31]);
+        // kdump-tools appends -F to MAKEDUMP_ARGS that may already hold one; the last -d wins.
+        let c = parse(&["-c", "-F", "-d", "1", "-d", "31", "-F", "in"]).unwrap();
+        assert!(c.flatten && c.dump_level.0 == [31]);
+        assert!(parse(&["-d", "11,", "in", "out"]).is_err());
+        assert!(parse(&["-d", "1,x", "in", "out"]).is_err());
+        assert!(parse(&["-d", "1,32", "in", "out"]).is_err());
         let c = parse(&["-F", "-l", "-d", "1", "in"]).unwrap();
         assert!(c.flatten && c.files.len() == 1);
         let c = parse(&["-R", "out"]).unwrap();
@@ -429,6 +585,16 @@ mod tests {
         assert!(parse(&["-d", "32", "in", "out"]).is_err());
         assert!(parse(&["-E", "-z", "in", "out"]).is_err());
         assert!(parse(&["--dump-dmesg", "in", "log"]).unwrap().dump_dmesg);
+    }
+
+    #[test]
+    fn level_lists() {
+        assert_eq!(parse_dump_levels("31"), Ok(vec![31]));
+        assert_eq!(parse_dump_levels("0,1,31"), Ok(vec![0, 1, 31]));
+        let many = vec!["1"; MAX_LEVELS].join(",");
+        assert_eq!(parse_dump_levels(&many).map(|v| v.len()), Ok(MAX_LEVELS));
+        assert!(parse_dump_levels(&format!("{many},1")).is_err());
+        assert!(parse_dump_levels("").is_err());
     }
 
     #[test]

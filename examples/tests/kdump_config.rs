@@ -719,7 +719,11 @@ fn check_flags_an_ssh_key_others_can_read() {
     ] {
         let dir = scratch(name);
         let conf = dir.join(config);
-        let mut text = std::fs::read_to_string(&conf).unwrap();
+        // An ssh target needs makedumpfile -F on kdump-utils (mkdumprd refuses it otherwise).
+        let mut text = std::fs::read_to_string(&conf).unwrap().replace(
+            "core_collector makedumpfile -l",
+            "core_collector makedumpfile -F -l",
+        );
         text.push_str(line);
         std::fs::write(&conf, text).unwrap();
         let key_path = dir.join(key);
@@ -750,4 +754,167 @@ fn check_flags_an_ssh_key_others_can_read() {
         assert_eq!(private.code, 0, "{name}: {}", private.stdout);
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+/// kdump-utils' mkdumprd refuses an ssh or raw target whose collector is `makedumpfile`
+/// without `-F`, and its capture script adds or removes `-F` only for collectors named
+/// makedumpfile (`mkdumprd` `verify_core_collector`, `dracut/99kdumpbase/kdump.sh`); check
+/// says what would fail, and setup writes `-F` where the target needs it. kdump-tools adds
+/// `-F` itself (`kdump-config`), so Debian's ssh target needs nothing.
+#[test]
+fn stream_targets_need_the_flattened_collector_kdump_utils_wants() {
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        (
+            "ssh kdump@backup.example.com",
+            "makedumpfile -l --message-level 7 -d 31",
+            Some("collector-needs-flattened"),
+        ),
+        (
+            "raw /dev/vdb1",
+            "makedumpfile -l -d 31",
+            Some("collector-needs-flattened"),
+        ),
+        (
+            "ssh kdump@backup.example.com",
+            "vmcore-capture -z -d 31",
+            Some("collector-needs-flattened"),
+        ),
+        (
+            "raw /dev/vdb1",
+            "/usr/bin/vmcore-capture -z -d 31",
+            Some("collector-needs-flattened"),
+        ),
+        (
+            "ssh kdump@backup.example.com",
+            "makedumpfile -F -l --message-level 7 -d 31",
+            None,
+        ),
+        // mkdumprd checks only the word "makedumpfile"; kdump.sh adds -F to this one.
+        (
+            "ssh kdump@backup.example.com",
+            "/usr/sbin/makedumpfile -l -d 31",
+            None,
+        ),
+        (
+            "ssh kdump@backup.example.com",
+            "vmcore-capture -F -z -d 31",
+            None,
+        ),
+        // A file target: kdump.sh removes -F from makedumpfile, not from vmcore-capture.
+        ("", "makedumpfile -F -l -d 31", None),
+        (
+            "",
+            "vmcore-capture -F -z -d 31",
+            Some("collector-flattened-to-file"),
+        ),
+        ("", "vmcore-capture -z -d 11,31", None),
+    ];
+    for &(target, collector, finding) in cases {
+        let dir = scratch("centos9-loaded");
+        let conf = dir.join("etc/kdump.conf");
+        let text = std::fs::read_to_string(&conf).unwrap().replace(
+            "core_collector makedumpfile -l --message-level 7 -d 31",
+            &format!("core_collector {collector}\n{target}"),
+        );
+        std::fs::write(&conf, text).unwrap();
+        let out = tool(&dir, &["check"]);
+        match finding {
+            Some(id) => {
+                assert_eq!(out.code, 1, "{target} / {collector}: {}", out.stdout);
+                assert!(
+                    out.stdout.contains(&format!(
+                        "the collector does not match the dump target [{id}]"
+                    )),
+                    "{target} / {collector}: {}",
+                    out.stdout
+                );
+                assert!(out.stdout.contains(collector), "{}", out.stdout);
+            }
+            None => {
+                assert_eq!(out.code, 0, "{target} / {collector}: {}", out.stdout);
+                assert!(!out.stdout.contains("collector-"), "{}", out.stdout);
+            }
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    // setup writes -F for ssh and raw targets, for either collector, and check then passes.
+    for (target, program, wanted) in [
+        (
+            "ssh kdump@backup.example.com",
+            "vmcore-capture",
+            "vmcore-capture -F -z -d 31",
+        ),
+        (
+            "raw /dev/vdb1",
+            "vmcore-capture",
+            "vmcore-capture -F -z -d 31",
+        ),
+        (
+            "ssh kdump@backup.example.com",
+            "makedumpfile",
+            "makedumpfile -F -l --message-level 7 -d 31",
+        ),
+        ("", "vmcore-capture", "vmcore-capture -z -d 31"),
+    ] {
+        let dir = scratch("centos9-loaded");
+        let conf = dir.join("etc/kdump.conf");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        std::fs::write(&conf, format!("{text}{target}\n")).unwrap();
+        let applied = tool(&dir, &["setup", "--apply", "--collector", program]);
+        assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+        let after = std::fs::read_to_string(&conf).unwrap();
+        assert!(
+            after
+                .lines()
+                .any(|l| l == format!("core_collector {wanted}")),
+            "{target} / {program}:\n{after}"
+        );
+        let out = tool(&dir, &["check"]);
+        assert_eq!(out.code, 0, "{target} / {program}: {}", out.stdout);
+        let again = tool(&dir, &["setup", "--apply", "--collector", program]);
+        assert!(
+            again.stdout.starts_with("nothing changed"),
+            "{}",
+            again.stdout
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    // Debian: kdump-tools appends -F to MAKEDUMP_ARGS itself; no finding, no -F written.
+    let dir = scratch("debian12-loaded");
+    let conf = dir.join("etc/default/kdump-tools");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{text}SSH=\"kdump@backup.example.com\"\n")).unwrap();
+    let out = tool(&dir, &["check"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let plan = tool(&dir, &["setup", "--keep", "page-cache"]);
+    assert!(
+        plan.stdout.contains("MAKEDUMP_ARGS=\"-c -d 25\""),
+        "{}",
+        plan.stdout
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `setup --crashkernel` refuses a value the kernel would reserve nothing with, also one
+/// that parses but finds no room in the RAM `proc/iomem` shows (this guest has under 3 GiB
+/// below 4 GiB and 2 GiB above it: 3G parses, being below its 5 GiB, but fits nowhere).
+#[test]
+fn setup_refuses_a_crashkernel_that_cannot_be_placed() {
+    let root = roots_dir().join("centos9-loaded");
+    let out = tool(&root, &["setup", "--crashkernel", "3G"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--crashkernel 3G: this kernel would reserve nothing with it")
+            && out
+                .stderr
+                .contains("cannot be placed in the RAM proc/iomem shows"),
+        "{}",
+        out.stderr
+    );
+    let out = tool(&root, &["setup", "--crashkernel", "1G"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("crashkernel=1G"), "{}", out.stdout);
 }

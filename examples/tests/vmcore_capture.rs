@@ -244,3 +244,149 @@ fn stats_json_reports_pages_bytes_and_times() {
     assert!(v["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert!(v["seconds"]["total"].as_f64().unwrap() >= 0.0);
 }
+
+/// makedumpfile's `-d 0,1` list: the dump is made at 0; when it does not fit `-L`, the
+/// partial file is deleted and the dump is made again at 1 (`makedumpfile.c`
+/// `create_dumpfile`, `delete_dumpfile`). When the last level does not fit either, its
+/// dump is kept, marked incomplete, and the exit code is 1.
+#[test]
+fn level_list_retries_at_the_next_level_when_the_dump_does_not_fit() {
+    let t = Tmp::new("retry");
+    let (vmcore, ram) = input(&t.0);
+    let alone = |level: &str| {
+        let out = t.0.join(format!("alone{level}"));
+        let st = bin()
+            .args(["-d", level])
+            .arg(&vmcore)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(st.status.code(), Some(0));
+        std::fs::read(out).unwrap()
+    };
+    let (d0, d1) = (alone("0"), alone("1"));
+    assert!(d1.len() < d0.len(), "{} {}", d1.len(), d0.len());
+    let level_of = |d: &Dump| d.kdump().unwrap().sub.dump_level;
+
+    // Level 0 does not fit, level 1 does: the file is the level-1 dump, whole.
+    let limit = (d0.len() + d1.len()) / 2;
+    let out = t.0.join("retried");
+    let st = bin()
+        .args(["-d", "0,1", "-L", &limit.to_string()])
+        .arg(&vmcore)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the dump at level 0 does not fit")
+            && err.contains("retrying with dump level 1"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        d1,
+        "the level-1 dump, byte for byte"
+    );
+    let d = check(&out, &ram);
+    assert!(!d.kdump().unwrap().is_incomplete());
+    assert_eq!(level_of(&d), 1);
+    // --message-level without the common bit: no retry message, same result.
+    let quiet = t.0.join("quiet");
+    let st = bin()
+        .args([
+            "-d",
+            "0,1",
+            "--message-level",
+            "4",
+            "-L",
+            &limit.to_string(),
+        ])
+        .arg(&vmcore)
+        .arg(&quiet)
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(0));
+    assert!(
+        st.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(std::fs::read(&quiet).unwrap(), d1);
+
+    // Neither fits: the level-1 attempt is kept, marked incomplete, exit 1.
+    let tight = d1.len() - 8192;
+    let out = t.0.join("none-fits");
+    let st = bin()
+        .args(["-d", "0,1", "-L", &tight.to_string()])
+        .arg(&vmcore)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(1), "{err}");
+    assert!(err.contains("retrying with dump level 1"), "{err}");
+    assert!(err.contains("no dump level of -d 0,1 fits"), "{err}");
+    assert!(std::fs::metadata(&out).unwrap().len() <= tight as u64);
+    let d = check(&out, &ram);
+    assert!(d.kdump().unwrap().is_incomplete());
+    assert_eq!(level_of(&d), 1);
+    let c = d.page_counts().unwrap();
+    assert!(c.present > 0 && c.lost > 0, "{c:?}");
+
+    // A level that fits first: no retry, the later levels are never tried.
+    let out = t.0.join("first-fits");
+    let st = bin()
+        .args(["-d", "1,0"])
+        .arg(&vmcore)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&st.stderr).contains("retrying"));
+    assert_eq!(std::fs::read(&out).unwrap(), d1);
+
+    // A failure that is not "no space" is not retried: level 31 needs struct page data
+    // this synthetic dump lacks, so -d 31,1 stops there (exit 1) and 1 is never tried.
+    let out = t.0.join("other-failure");
+    let st = bin()
+        .args(["-d", "31,1"])
+        .arg(&vmcore)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SIZE(page)") && !err.contains("retrying"),
+        "{err}"
+    );
+
+    // -F: what was sent cannot be taken back, so no retry; exit 1.
+    let st = bin()
+        .args(["-F", "-d", "0,1", "-L", &limit.to_string()])
+        .arg(&vmcore)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(1), "{err}");
+    assert!(err.contains("not retrying with dump level 1"), "{err}");
+    assert!(st.stdout.len() <= limit);
+
+    // --stats-json names the level the dump was made at and the list.
+    let json = t.0.join("stats.json");
+    let st = bin()
+        .args(["-d", "0,1", "-L", &limit.to_string(), "--stats-json"])
+        .arg(&json)
+        .arg(&vmcore)
+        .arg(t.0.join("with-stats"))
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(0));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["dump_level"], 1);
+    assert_eq!(v["dump_levels"], serde_json::json!([0, 1]));
+    assert_eq!(v["complete"], true);
+}

@@ -111,3 +111,123 @@ fn dump_dmesg_prints_the_log_vmcore_dmesg_printed() {
         "the log differs from kexec-tools' vmcore-dmesg output"
     );
 }
+
+/// A tmpfs of a fixed size, mounted for one test (we are root, as the FUSE test is).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: PathBuf, size: &str) -> Mount {
+        std::fs::create_dir_all(&at).unwrap();
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&at)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -t tmpfs failed (the test needs root)");
+        Mount(at)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Runs makedumpfile (the peer) with `args`; its stdout and stderr, and the exit code.
+fn makedumpfile(args: &[&std::ffi::OsStr]) -> (i32, String) {
+    let out = Command::new("makedumpfile")
+        .args(args)
+        .output()
+        .expect("makedumpfile runs (apt install makedumpfile)");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// makedumpfile's `-d 0,31` as Debian and RHEL write it, on a real 512 MiB dump: level 0
+/// (about 74 MB with zlib) does not fit a 40 MiB disk (ENOSPC) or `-L 40M`, level 31
+/// (about 18 MB) does; the file left is the level-31 dump, complete, read by our reader and
+/// by makedumpfile (its `--dump-dmesg` gives the log makedumpfile itself gave for the dump,
+/// and it re-filters the dump at level 31). When no level fits, the last attempt is kept,
+/// marked incomplete, exit 1 (makedumpfile's `FAILED`).
+#[test]
+fn level_list_retries_on_enospc_and_the_limit_and_makedumpfile_reads_the_result() {
+    let input = fixture("dumps/x86_64-512M/qemu.elf");
+    let want_log = std::fs::read(fixture("dumps/x86_64-512M/md-dmesg.txt")).unwrap();
+    let t = tmp("retry");
+    let disk = Mount::tmpfs(t.0.join("disk"), "40M");
+    let run = |args: &[&str], out: &std::path::Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_vmcore-capture"))
+            .args(args)
+            .arg(&input)
+            .arg(out)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let on_disk = disk.0.join("dump");
+    let limited = t.0.join("limited");
+    for (how, args, out) in [
+        ("ENOSPC", vec!["-c", "-d", "0,31"], &on_disk),
+        ("-L", vec!["-c", "-d", "0,31", "-L", "40M"], &limited),
+    ] {
+        let (code, err) = run(&args, out);
+        assert_eq!(code, Some(0), "{how}: {err}");
+        assert!(
+            err.contains("the dump at level 0 does not fit")
+                && err.contains("retrying with dump level 31"),
+            "{how}: {err}"
+        );
+        let d = Dump::open(out).unwrap();
+        let k = d.kdump().expect("kdump-compressed");
+        assert!(!k.is_incomplete(), "{how}");
+        assert_eq!(k.sub.dump_level, 31, "{how}");
+        let log = t.0.join(format!("dmesg{}", how.trim_start_matches('-')));
+        let (code, msg) =
+            makedumpfile(&["--dump-dmesg".as_ref(), out.as_os_str(), log.as_os_str()]);
+        assert_eq!(code, 0, "{how}: makedumpfile --dump-dmesg: {msg}");
+        assert!(
+            std::fs::read(&log).unwrap() == want_log,
+            "{how}: the log differs from makedumpfile's"
+        );
+        let refiltered =
+            t.0.join(format!("refiltered{}", how.trim_start_matches('-')));
+        let (code, msg) = makedumpfile(&[
+            "-d".as_ref(),
+            "31".as_ref(),
+            out.as_os_str(),
+            refiltered.as_os_str(),
+        ]);
+        assert_eq!(code, 0, "{how}: makedumpfile -d 31 on our dump: {msg}");
+        std::fs::remove_file(&refiltered).unwrap();
+    }
+    std::fs::remove_file(&on_disk).unwrap();
+
+    // Neither level fits: the level-31 attempt is kept, marked incomplete, exit 1.
+    let (code, err) = run(
+        &["-c", "-d", "0,31", "-L", "4M"],
+        &limited.with_extension("none"),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no dump level of -d 0,31 fits"), "{err}");
+    let d = Dump::open(limited.with_extension("none")).unwrap();
+    let k = d.kdump().expect("kdump-compressed");
+    assert!(k.is_incomplete());
+    assert_eq!(k.sub.dump_level, 31);
+    drop(disk);
+}

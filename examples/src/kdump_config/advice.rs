@@ -87,12 +87,31 @@ pub fn dropped(level: u8) -> Vec<&'static str> {
 }
 
 /// The collector flags to write for a codec and level.
-pub fn collector_command(program: &str, family: Family, level: u8) -> String {
+pub fn collector_command(program: &str, family: Family, level: u8, stream: bool) -> String {
+    // kdump-utils' mkdumprd refuses a makedumpfile collector without -F for an ssh or
+    // raw target, and its capture script adds -F only to collectors named makedumpfile
+    // (`mkdumprd` `verify_core_collector`, `dracut/99kdumpbase/kdump.sh`); kdump-tools adds
+    // -F to MAKEDUMP_ARGS itself for every target (`kdump-config`), so Debian never gets it.
+    let flat = if stream && family == Family::Rhel {
+        "-F "
+    } else {
+        ""
+    };
     match (program, family) {
-        ("vmcore-capture", _) => format!("vmcore-capture -z -d {level}"),
-        (_, Family::Rhel) => format!("makedumpfile -l --message-level 7 -d {level}"),
+        ("vmcore-capture", _) => format!("vmcore-capture {flat}-z -d {level}"),
+        (_, Family::Rhel) => format!("makedumpfile {flat}-l --message-level 7 -d {level}"),
         (_, Family::Debian) => format!("makedumpfile -c -d {level}"),
     }
+}
+
+/// Whether the configured target takes the flattened stream from the collector's stdout
+/// (kdump-utils' `ssh` and `raw`: `kdump.sh` `dump_ssh`, `dump_raw` pipe it to ssh or dd).
+pub fn needs_stream(facts: &Facts) -> bool {
+    matches!(&facts.config, super::facts::DumpConfig::KdumpConf { .. })
+        && facts
+            .config
+            .target()
+            .is_some_and(|t| t.kind == "ssh" || t.kind == "raw")
 }
 
 /// Bytes a dump at `level` holds before compression, from `proc/meminfo`:
@@ -288,8 +307,11 @@ pub fn estimate(root: &Path, facts: &Facts) -> Estimate {
 }
 
 /// Whether a collector drops something `keep` wants, and what.
+/// A list (`-d 11,31`) counts every level of it: the dump ends up at a later one when the
+/// first does not fit.
 pub fn collector_drops(collector: &Collector, keep: Keep) -> Vec<&'static str> {
-    dropped(collector.effective_level() & keep.forbidden())
+    let any = collector.possible_levels().iter().fold(0, |acc, l| acc | l);
+    dropped(any & keep.forbidden())
 }
 
 #[cfg(test)]

@@ -86,6 +86,61 @@ pub fn package(facts: &Facts) -> &'static str {
     }
 }
 
+/// Why the collector cannot deliver to the configured target on kdump-utils, if it
+/// cannot: `(finding id, cause)`. The rules, from kdump-utils: `mkdumprd`
+/// `verify_core_collector` refuses a collector whose first word is exactly `makedumpfile`
+/// and whose arguments hold no `-F` for an `ssh` or `raw` target ("The specified dump
+/// target needs makedumpfile \"-F\" option."), and checks no other program; the capture
+/// script (`dracut/99kdumpbase/kdump.sh`) removes `-F` from, and for ssh and raw adds it
+/// to, only collectors whose command contains `makedumpfile`, then runs
+/// `COLLECTOR /proc/vmcore | ssh ...` (or `| dd`) for ssh and raw and
+/// `COLLECTOR /proc/vmcore FILE` otherwise. vmcore-capture, like makedumpfile, takes one
+/// file with `-F` and two without. kdump-tools adds `-F` itself for every target
+/// (`kdump-config`: `MAKEDUMP_ARGS` gets ` -F` unless it starts with it), so Debian
+/// has no such mismatch.
+pub fn stream_mismatch(
+    facts: &Facts,
+    c: &super::conf::Collector,
+) -> Option<(&'static str, String)> {
+    if !matches!(&facts.config, DumpConfig::KdumpConf { .. }) {
+        return None;
+    }
+    let kind = facts.config.target()?.kind.as_str();
+    let stream = kind == "ssh" || kind == "raw";
+    let first = c.first_word();
+    let args = c.command.get(first.len()..).unwrap_or("");
+    let named_makedumpfile = c.command.contains("makedumpfile");
+    if stream && first == "makedumpfile" && !args.contains("-F") {
+        return Some((
+            "collector-needs-flattened",
+            format!(
+                "kdump-utils' mkdumprd refuses \"{}\" for the {kind} target (\"The specified dump target needs makedumpfile \"-F\" option.\"): the kdump initramfs is not built and the service does not start",
+                c.command
+            ),
+        ));
+    }
+    if stream && !named_makedumpfile && c.program == "vmcore-capture" && !c.flattened {
+        return Some((
+            "collector-needs-flattened",
+            format!(
+                "\"{}\" has no -F: for the {kind} target the capture script runs it on /proc/vmcore alone with its output piped to {}, and it adds -F only to makedumpfile; without -F vmcore-capture needs a DUMPFILE and refuses, so no dump is saved",
+                c.command,
+                if kind == "ssh" { "ssh" } else { "dd" }
+            ),
+        ));
+    }
+    if !stream && !named_makedumpfile && c.program == "vmcore-capture" && c.flattened {
+        return Some((
+            "collector-flattened-to-file",
+            format!(
+                "\"{}\" has -F, but the {kind} target gets a file: the capture script runs it with /proc/vmcore and the dump file and removes -F only from makedumpfile; with -F vmcore-capture takes no DUMPFILE and refuses, so no dump is saved",
+                c.command
+            ),
+        ));
+    }
+    None
+}
+
 /// Runs every check.
 pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estimate, Vec<Finding>) {
     let est = advice::estimate(root, facts);
@@ -338,10 +393,13 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
         }
     }
 
-    let expected = facts
-        .config
-        .collector()
-        .and_then(|c| advice::expected_dump(facts, c.effective_level()));
+    // With a list (-d 11,31) the dump fits when its smallest level fits.
+    let expected = facts.config.collector().and_then(|c| {
+        c.possible_levels()
+            .iter()
+            .filter_map(|&l| advice::expected_dump(facts, l))
+            .min()
+    });
     if let (Some(target), Some(path)) = (facts.config.target(), facts.config.path()) {
         match target.kind.as_str() {
             "local" => {
@@ -416,9 +474,32 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
     }
 
     if let Some(c) = facts.config.collector() {
+        if let Some((id, cause)) = stream_mismatch(facts, c) {
+            let wanted = advice::collector_command(
+                &c.program,
+                family,
+                keep.level(),
+                advice::needs_stream(facts),
+            );
+            add(
+                Severity::Problem,
+                id,
+                "the collector does not match the dump target".into(),
+                cause,
+                Some(format!(
+                    "kdump-config setup --keep {} --apply (sets: core_collector {wanted}), then kdumpctl restart",
+                    keep.name()
+                )),
+            );
+        }
         let dropped = advice::collector_drops(c, keep);
         if !dropped.is_empty() {
-            let wanted = advice::collector_command(&c.program, family, keep.level());
+            let wanted = advice::collector_command(
+                &c.program,
+                family,
+                keep.level(),
+                advice::needs_stream(facts),
+            );
             add(
                 Severity::Problem,
                 "collector-drops-wanted",
@@ -426,7 +507,11 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
                 format!(
                     "\"{}\" uses dump level {}, which drops {}",
                     c.command,
-                    c.effective_level(),
+                    c.possible_levels()
+                        .iter()
+                        .map(u8::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" then "),
                     dropped.join(" and ")
                 ),
                 Some(match family {

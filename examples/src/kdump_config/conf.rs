@@ -93,8 +93,13 @@ pub struct Collector {
     /// The program (`makedumpfile`, `vmcore-capture`, `cp`, `scp`, ...).
     pub program: String,
     /// The dump level: `-d N`; 0 for `cp`/`scp`/`cat` (everything), `None`
-    /// for a filtering program without `-d` (makedumpfile's default is 0).
+    /// for a filtering program without `-d` (makedumpfile's default is 0). With a list
+    /// (`-d 11,31`) the first, which the collector tries first.
     pub dump_level: Option<u8>,
+    /// Every level of `-d`, in the order the collector tries them (`-d 11,31`: 11, then 31
+    /// when the dump does not fit); empty without `-d`. The same reading as
+    /// `vmcore-capture`'s ([`crate::vmcore_capture::parse_dump_levels`]).
+    pub dump_levels: Vec<u8>,
     /// The codec flag: `zlib` (`-c`), `lzo` (`-l`), `snappy` (`-p`), `zstd` (`-z`), or `none`.
     pub codec: &'static str,
     /// `-E`: ELF output.
@@ -116,6 +121,7 @@ impl Collector {
             command: words.join(" "),
             program: base.to_owned(),
             dump_level: if filtering { None } else { Some(0) },
+            dump_levels: Vec::new(),
             codec: "none",
             elf: false,
             flattened: false,
@@ -134,13 +140,9 @@ impl Collector {
             };
             if let Some(t) = level_text {
                 // makedumpfile also takes a list "11,31" (retry levels); the first is used first.
-                let first = t.split(',').next().unwrap_or(t);
-                let level: u8 = first
-                    .parse()
-                    .ok()
-                    .filter(|l| *l <= 31)
-                    .ok_or_else(|| format!("dump level {t:?} is not 0..31"))?;
-                c.dump_level = Some(level);
+                let levels = crate::vmcore_capture::parse_dump_levels(t)?;
+                c.dump_level = levels.first().copied();
+                c.dump_levels = levels;
             } else if w.starts_with('-') && !w.starts_with("--") {
                 for flag in w[1..].chars() {
                     match flag {
@@ -164,6 +166,20 @@ impl Collector {
     /// The level in effect (makedumpfile keeps everything without `-d`).
     pub fn effective_level(&self) -> u8 {
         self.dump_level.unwrap_or(0)
+    }
+
+    /// Every level the dump may end up at: the list of `-d`, or the one level in effect.
+    pub fn possible_levels(&self) -> Vec<u8> {
+        if self.dump_levels.is_empty() {
+            vec![self.effective_level()]
+        } else {
+            self.dump_levels.clone()
+        }
+    }
+
+    /// The first word as written (`makedumpfile`, `/usr/sbin/makedumpfile`, ...).
+    pub fn first_word(&self) -> &str {
+        self.command.split_whitespace().next().unwrap_or("")
     }
 }
 
@@ -454,6 +470,16 @@ mod tests {
             (c.program.as_str(), c.dump_level),
             ("vmcore-capture", Some(11))
         );
+        assert_eq!(c.possible_levels(), [11, 31]);
+        assert_eq!(c.first_word(), "/usr/bin/vmcore-capture");
+        // What vmcore-capture refuses, kdump-config refuses: the two read -d alike.
+        for bad in ["11,", "1,x", "1,32", ","] {
+            assert!(
+                Collector::parse(&format!("makedumpfile -d {bad}")).is_err(),
+                "{bad}"
+            );
+            assert!(crate::vmcore_capture::parse_dump_levels(bad).is_err());
+        }
         assert_eq!(
             Collector::parse("cp --sparse=always").unwrap().dump_level,
             Some(0)

@@ -297,6 +297,10 @@ pub struct Facts {
     pub evaluation: Result<Reservation, Failure>,
     /// The "Crash kernel" regions of `proc/iomem`.
     pub reserved: Vec<Region>,
+    /// The RAM that was free for a reservation at boot, from `proc/iomem`
+    /// ([`crate::crashkernel::free_ram_at_boot`]); `None` when iomem is unreadable or hidden.
+    #[serde(skip)]
+    pub free_ram: Option<Vec<crashkernel_param::Span>>,
     /// Their total.
     pub reserved_total: u64,
     /// `sys/kernel/kexec_crash_size`.
@@ -470,6 +474,10 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
             "proc/iomem: addresses hidden (not root): the reservation is read from sys/kernel/kexec_crash_size".into(),
         );
     }
+    let free_ram = iomem
+        .as_ref()
+        .filter(|i| !hidden && i.total_system_ram() > 0)
+        .map(crate::crashkernel::free_ram_at_boot);
     let reserved: Vec<Region> = iomem
         .as_ref()
         .filter(|_| !hidden)
@@ -613,6 +621,7 @@ pub fn gather(root: &Path, live: bool, host: &dyn Host) -> Result<Facts, String>
         crashkernel_auto: auto,
         evaluation,
         reserved,
+        free_ram,
         reserved_total,
         kexec_crash_size,
         crash_loaded,

@@ -235,9 +235,13 @@ pub fn plan(
         .or_else(|| current.map(|c| c.program.clone()))
         .filter(|p| p == "makedumpfile" || p == "vmcore-capture")
         .unwrap_or_else(|| "makedumpfile".to_owned());
-    let wanted_collector = advice::collector_command(&program, family, keep.level());
-    let collector_ok = current
-        .is_some_and(|c| advice::collector_drops(c, keep).is_empty() && c.program == program);
+    let stream = advice::needs_stream(facts);
+    let wanted_collector = advice::collector_command(&program, family, keep.level(), stream);
+    let collector_ok = current.is_some_and(|c| {
+        advice::collector_drops(c, keep).is_empty()
+            && c.program == program
+            && check::stream_mismatch(facts, c).is_none()
+    });
 
     let mut commands = Vec::new();
     let mut changes = Vec::new();

@@ -1,0 +1,108 @@
+//! Real dumps made by `cargo xtask fixtures` (QEMU and a real kdump, x86_64 and arm64, in
+//! every format), judged against drgn 0.3.0 with the kernel's `-dbg` vmlinux: the JSON files
+//! in `tests/oracle/` are what `tests/oracle/drgn_oracle.py` wrote for each dump (see the
+//! crate README for how to regenerate them). Enabled by the `fixture-tests` feature; reads
+//! `$KDUMP_FIXTURES` and fails when it is unset or a listed file is missing.
+#![cfg(feature = "fixture-tests")]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use vmcore_introspect::Kallsyms;
+use vmcore_reader::{Dump, Kernel};
+
+fn root() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("KDUMP_FIXTURES")
+            .expect("KDUMP_FIXTURES must name the fixture folder (cargo xtask fixtures)"),
+    )
+}
+
+fn json(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `(kind, path)` of each file of a dump.
+type Files = Vec<(String, PathBuf)>;
+
+/// `(dump name, oracle, every file of the dump)`.
+fn dumps() -> Vec<(String, Value, Files)> {
+    let m = json(&root().join("manifest.json"));
+    let mut out = Vec::new();
+    for d in m["dumps"].as_array().expect("dumps array") {
+        let name = d["name"].as_str().expect("name").to_owned();
+        let oracle = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/oracle")
+            .join(format!("{name}.json"));
+        assert!(
+            oracle.exists(),
+            "no oracle for fixture dump {name}: run tests/oracle/drgn_oracle.py (README)"
+        );
+        let files = d["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| {
+                let path = root().join(f["path"].as_str().expect("path"));
+                assert!(path.exists(), "fixture file missing: {}", path.display());
+                (f["kind"].as_str().expect("kind").to_owned(), path)
+            })
+            .collect();
+        out.push((name, json(&oracle), files));
+    }
+    assert!(!out.is_empty(), "the manifest lists no dumps");
+    out
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+#[test]
+fn kallsyms_matches_the_vmlinux_symbols_on_every_dump_file() {
+    for (name, oracle, files) in dumps() {
+        let want = oracle["symbols"].as_array().expect("symbols");
+        assert!(
+            want.len() >= 250,
+            "{name}: oracle has {} symbols",
+            want.len()
+        );
+        for (kind, path) in files {
+            let dump = Dump::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let k = Kernel::new(&dump).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let ks =
+                Kallsyms::from_kernel(&k).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut agree = 0;
+            let mut wrong = Vec::new();
+            for s in want {
+                let sym = s["name"].as_str().unwrap();
+                let addr = s["address"].as_u64().unwrap();
+                let link = s["link_address"].as_u64().unwrap();
+                match ks.lookup(sym) {
+                    Some(ours) if ours.address == addr && ks.link_address(ours) == link => {
+                        agree += 1;
+                        // And back: the address names this symbol (or an alias at it).
+                        let at = ks.locate(addr).expect("located");
+                        assert_eq!(at.offset, 0, "{name} {kind} {sym}");
+                        assert_eq!(at.symbol.address, addr);
+                    }
+                    Some(ours) => wrong.push(format!(
+                        "{sym}: ours {} (link {}), drgn {} (link {})",
+                        hex(ours.address),
+                        hex(ks.link_address(ours)),
+                        hex(addr),
+                        hex(link)
+                    )),
+                    None => wrong.push(format!("{sym}: not in our kallsyms")),
+                }
+            }
+            eprintln!(
+                "{name} {kind}: kallsyms {} symbols, {agree}/{} agree with drgn+vmlinux",
+                ks.symbols().len(),
+                want.len()
+            );
+            assert!(wrong.is_empty(), "{name} {kind}: {wrong:#?}");
+        }
+    }
+}

@@ -2,10 +2,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod btf;
 mod error;
 pub mod kallsyms;
 mod mem;
+pub mod tasks;
 
+pub use btf::{Btf, Member};
 pub use error::{Error, Result};
 pub use kallsyms::{Kallsyms, KallsymsLocations, Symbol};
 pub use mem::{ByteOrder, FlatMemory, Memory};
+pub use tasks::{Task, TaskWalker};

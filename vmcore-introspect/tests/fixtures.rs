@@ -106,3 +106,73 @@ fn kallsyms_matches_the_vmlinux_symbols_on_every_dump_file() {
         }
     }
 }
+
+#[test]
+fn ps_matches_drgn_on_every_dump_file() {
+    use vmcore_introspect::{Btf, Error, TaskWalker};
+    for (name, oracle, files) in dumps() {
+        let want = oracle["tasks"].as_array().expect("tasks");
+        assert!(want.len() >= 40, "{name}: oracle has {} tasks", want.len());
+        for (kind, path) in files {
+            let dump = Dump::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let k = Kernel::new(&dump).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let ks =
+                Kallsyms::from_kernel(&k).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if name.starts_with("arm64") {
+                // Debian's arm64 kernels lack CONFIG_KALLSYMS_ALL: no data symbols, so no
+                // __start_BTF: the error must say so (finding BTF and init_task another way
+                // is the next step).
+                match Btf::from_kernel(&k, &ks) {
+                    Err(Error::Missing { what, .. }) => {
+                        assert!(what.contains("__start_BTF"), "{what}")
+                    }
+                    other => panic!("{name} {kind}: expected a missing __start_BTF, got {other:?}"),
+                }
+                continue;
+            }
+            let btf =
+                Btf::from_kernel(&k, &ks).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let walker = TaskWalker::for_kernel(&k, &ks, &btf).expect("walker");
+            let ours = walker
+                .walk(&btf)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut agree = 0;
+            let mut wrong = Vec::new();
+            for w in want {
+                let task = w["task"].as_u64().unwrap();
+                let Some(t) = ours.iter().find(|t| t.address == task) else {
+                    wrong.push(format!("task {task:#x} ({w}) not in ours"));
+                    continue;
+                };
+                let got = serde_json::json!({
+                    "pid": t.pid, "ppid": t.ppid, "cpu": t.cpu, "task": t.address,
+                    "state": t.state.to_string(), "comm": t.comm,
+                });
+                if &got == w {
+                    agree += 1;
+                } else {
+                    wrong.push(format!("ours {got} drgn {w}"));
+                }
+            }
+            if ours.len() != want.len() {
+                wrong.push(format!(
+                    "ours lists {} tasks, drgn {}",
+                    ours.len(),
+                    want.len()
+                ));
+            }
+            eprintln!(
+                "{name} {kind}: ps {agree}/{} tasks agree with drgn",
+                want.len()
+            );
+            assert!(wrong.is_empty(), "{name} {kind}: {wrong:#?}");
+            // Exactly one running task per online CPU is marked active.
+            let cpus = walker.cpus(&btf).expect("cpus");
+            assert_eq!(
+                ours.iter().filter(|t| t.active).count(),
+                cpus.len(),
+                "{name} {kind}"
+            );
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! BTF blobs and task lists built here, then corrupted: a cyclic or endless list, a
+//! typedef loop, any byte of the BTF changed. Errors, never a panic or a hang.
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test blobs are built from small constants"
+)]
+
+use proptest::prelude::*;
+use vmcore_introspect::tasks::list_nodes;
+use vmcore_introspect::{Btf, ByteOrder, Error, FlatMemory};
+
+/// A little-endian BTF blob: `types` are (kind, name, size_or_type, vlen, extra bytes).
+fn blob(strings: &[&str], types: &[(u32, u32, u32, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut str_sec = vec![0u8];
+    for s in strings {
+        str_sec.extend_from_slice(s.as_bytes());
+        str_sec.push(0);
+    }
+    let mut ty = Vec::new();
+    for (kind, name, st, vlen, extra) in types {
+        ty.extend_from_slice(&name.to_le_bytes());
+        ty.extend_from_slice(&((kind << 24) | vlen).to_le_bytes());
+        ty.extend_from_slice(&st.to_le_bytes());
+        ty.extend_from_slice(extra);
+    }
+    let mut b = vec![0x9f, 0xeb, 1, 0];
+    b.extend_from_slice(&24u32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&(ty.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(ty.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(str_sec.len() as u32).to_le_bytes());
+    b.extend(ty);
+    b.extend(str_sec);
+    b
+}
+
+fn off(s: &[&str], name: &str) -> u32 {
+    let mut o = 1u32;
+    for x in s {
+        if *x == name {
+            return o;
+        }
+        o += x.len() as u32 + 1;
+    }
+    panic!("{name}")
+}
+
+fn members(list: &[(u32, u32, u32)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (name, ty, bits) in list {
+        v.extend_from_slice(&name.to_le_bytes());
+        v.extend_from_slice(&ty.to_le_bytes());
+        v.extend_from_slice(&bits.to_le_bytes());
+    }
+    v
+}
+
+const STRS: &[&str] = &[
+    "int",
+    "task_struct",
+    "thread_info",
+    "cpu",
+    "pid",
+    "comm",
+    "char",
+    "pid_t",
+];
+
+/// 1 int, 2 struct thread_info { int cpu; }, 3 char, 4 char[16], 5 typedef pid_t,
+/// 6 struct task_struct { thread_info; anonymous { pid_t pid }; char comm[16] @ 0x20 },
+/// 7 the anonymous struct.
+fn sample() -> Vec<u8> {
+    let s = |n| off(STRS, n);
+    let mut arr = Vec::new();
+    for v in [3u32, 1, 16] {
+        arr.extend_from_slice(&v.to_le_bytes());
+    }
+    blob(
+        STRS,
+        &[
+            (1, s("int"), 4, 0, 0x0100_0020u32.to_le_bytes().to_vec()),
+            (4, s("thread_info"), 8, 1, members(&[(s("cpu"), 1, 32)])),
+            (1, s("char"), 1, 0, 0x0000_0008u32.to_le_bytes().to_vec()),
+            (3, 0, 0, 0, arr),
+            (8, s("pid_t"), 1, 0, vec![]),
+            (
+                4,
+                s("task_struct"),
+                0x40,
+                3,
+                members(&[
+                    (s("thread_info"), 2, 0),
+                    (0, 7, 0x80),
+                    (s("comm"), 4, 0x100),
+                ]),
+            ),
+            (4, 0, 8, 1, members(&[(s("pid"), 5, 32)])),
+        ],
+    )
+}
+
+#[test]
+fn member_paths_through_typedefs_and_anonymous_structs() {
+    let b = Btf::parse(sample(), 8).unwrap();
+    assert_eq!(b.type_count(), 7);
+    assert_eq!(
+        b.member("task_struct", "thread_info.cpu").unwrap().offset,
+        4
+    );
+    let pid = b.member("task_struct", "pid").unwrap();
+    assert_eq!((pid.offset, pid.size), (0x14, 4));
+    let comm = b.member("task_struct", "comm").unwrap();
+    assert_eq!((comm.offset, comm.size), (0x20, 16));
+    assert_eq!(b.struct_size("task_struct").unwrap(), 0x40);
+    assert!(matches!(
+        b.member("task_struct", "state"),
+        Err(Error::Missing { .. })
+    ));
+    assert!(matches!(b.member("rq", "idle"), Err(Error::Missing { .. })));
+}
+
+#[test]
+fn typedef_loop_and_bad_headers_are_errors() {
+    let s = |n| off(STRS, n);
+    let looped = blob(
+        STRS,
+        &[(8, s("pid_t"), 2, 0, vec![]), (8, s("pid_t"), 1, 0, vec![])],
+    );
+    let b = Btf::parse(looped, 8).unwrap();
+    assert!(matches!(b.size_of(1), Err(Error::Btf(_))));
+    let mut bad = sample();
+    bad[0] = 0;
+    assert!(matches!(Btf::parse(bad, 8), Err(Error::Btf(_))));
+    let mut bad = sample();
+    bad[12..16].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    assert!(matches!(Btf::parse(bad, 8), Err(Error::Btf(_))));
+    assert!(matches!(Btf::parse(vec![0x9f], 8), Err(Error::Btf(_))));
+}
+
+const BASE: u64 = 0xffff_8880_0000_0000;
+
+fn ring(next: &[u64]) -> FlatMemory {
+    // Node i at BASE + 16 * i; next[i] is the index of its successor.
+    let mut bytes = Vec::new();
+    for &n in next {
+        bytes.extend_from_slice(&(BASE + 16 * n).to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+    }
+    FlatMemory {
+        base: BASE,
+        bytes,
+        order: ByteOrder::Little,
+    }
+}
+
+#[test]
+fn lists_cycles_and_lengths() {
+    let m = ring(&[1, 2, 3, 0]);
+    assert_eq!(
+        list_nodes(&m, "l", BASE, 10).unwrap(),
+        vec![BASE + 16, BASE + 32, BASE + 48]
+    );
+    // 0 -> 1 -> 2 -> 3 -> 1: a cycle that never returns to the head.
+    let m = ring(&[1, 2, 3, 1]);
+    assert!(matches!(
+        list_nodes(&m, "l", BASE, 10),
+        Err(Error::Cycle { node, .. }) if node == BASE + 16
+    ));
+    let m = ring(&[1, 2, 3, 0]);
+    assert!(matches!(
+        list_nodes(&m, "l", BASE, 2),
+        Err(Error::TooLong { limit: 2, .. })
+    ));
+    // A pointer out of the dump.
+    let mut m = ring(&[1, 0]);
+    m.bytes[16..24].copy_from_slice(&0x1234u64.to_le_bytes());
+    assert!(matches!(
+        list_nodes(&m, "l", BASE, 10),
+        Err(Error::Read { vaddr: 0x1234, .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn corrupted_btf_never_panics(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut b = sample();
+        for (i, v) in edits {
+            let at = i.index(b.len());
+            b[at] = v;
+        }
+        if let Ok(btf) = Btf::parse(b, 8) {
+            for p in ["thread_info.cpu", "pid", "comm", "x.y"] {
+                let _ = btf.member("task_struct", p);
+            }
+            for id in 0..10 {
+                let _ = btf.size_of(id);
+            }
+        }
+    }
+
+    #[test]
+    fn random_lists_end_or_fail(next in proptest::collection::vec(0u64..12, 1..12), limit in 0u64..20) {
+        let m = ring(&next);
+        if let Ok(v) = list_nodes(&m, "l", BASE, limit) {
+            prop_assert!(v.len() as u64 <= limit);
+        }
+    }
+}

@@ -57,7 +57,7 @@ struct TypeRec {
 }
 
 /// A parsed BTF blob.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Btf {
     data: Vec<u8>,
     order: ByteOrder,
@@ -80,28 +80,43 @@ pub struct Member {
     pub size: u64,
 }
 
+impl core::fmt::Debug for Btf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Btf")
+            .field("bytes", &self.data.len())
+            .field("types", &self.types.len())
+            .field("order", &self.order)
+            .finish_non_exhaustive()
+    }
+}
+
 fn btf_err(msg: String) -> Error {
     Error::Btf(msg)
 }
 
 impl Btf {
-    /// Reads the BTF of the dumped kernel: the bytes between `__start_BTF` and `__stop_BTF`.
+    /// Reads the BTF of the dumped kernel: the bytes between `__start_BTF` and `__stop_BTF`,
+    /// or, when kallsyms lacks them, the section [`crate::scan::find_btf`] finds.
     pub fn from_kernel(mem: &dyn Memory, syms: &Kallsyms) -> Result<Btf> {
-        let why =
-            "BTF (CONFIG_DEBUG_INFO_BTF; the symbols are in kallsyms with CONFIG_KALLSYMS_ALL)";
-        let start = syms.address_of("__start_BTF", why)?;
-        let stop = syms.address_of("__stop_BTF", why)?;
-        let len = stop
-            .checked_sub(start)
-            .filter(|l| (24..=MAX_BTF).contains(l))
-            .ok_or_else(|| {
-                crate::error::bad(
-                    "__stop_BTF",
-                    stop,
-                    stop.wrapping_sub(start),
-                    format!("24 to {MAX_BTF} bytes after __start_BTF {start:#x}"),
-                )
-            })?;
+        let (start, len) = match (syms.lookup("__start_BTF"), syms.lookup("__stop_BTF")) {
+            (Some(a), Some(b)) => {
+                let (start, stop) = (a.address, b.address);
+                let len = stop
+                    .checked_sub(start)
+                    .filter(|l| (24..=MAX_BTF).contains(l))
+                    .ok_or_else(|| {
+                        crate::error::bad(
+                            "__stop_BTF",
+                            stop,
+                            stop.wrapping_sub(start),
+                            format!("24 to {MAX_BTF} bytes after __start_BTF {start:#x}"),
+                        )
+                    })?;
+                (start, len)
+            }
+            // Kernels without CONFIG_KALLSYMS_ALL: the section's header, found by a scan.
+            _ => crate::scan::find_btf(mem, syms)?,
+        };
         let mut data = vec![0u8; crate::error::to_usize("BTF", start, len)?];
         mem.bytes("BTF section", start, &mut data)?;
         Btf::parse(data, mem.pointer_size())

@@ -6,6 +6,7 @@ pub mod btf;
 mod error;
 pub mod kallsyms;
 mod mem;
+pub mod scan;
 pub mod tasks;
 
 pub use btf::{Btf, Member};

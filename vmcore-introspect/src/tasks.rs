@@ -368,9 +368,16 @@ impl<'a> TaskWalker<'a> {
     /// Every task: processes from `init_task.tasks` with their threads, then the idle
     /// tasks of the online CPUs other than `init_task`. Sorted by PID, then address.
     pub fn walk(&self, btf: &Btf) -> Result<Vec<Task>> {
-        let init = self
-            .syms
-            .address_of("init_task", "the task list (init_task)")?;
+        let init = match self.syms.lookup("init_task") {
+            Some(s) => s.address,
+            None => crate::scan::find_init_task(
+                self.mem,
+                self.syms,
+                self.layout.comm.0,
+                self.layout.pid,
+                self.layout.tasks,
+            )?,
+        };
         let head = crate::error::add("init_task.tasks", init, self.layout.tasks)?;
         let mut addrs = vec![init];
         for n in list_nodes(self.mem, "init_task.tasks", head, self.limit)? {

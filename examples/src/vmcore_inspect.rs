@@ -1,5 +1,5 @@
 //! `vmcore-inspect DUMP COMMAND`: answers from the dump alone (kallsyms and BTF in the dead
-//! kernel's memory), no debug vmlinux: `sym ADDR|NAME` and `ps`, each with `--json`. Errors go
+//! kernel's memory), no debug vmlinux: `sym ADDR|NAME`, `ps` and `mod`, each with `--json`. Errors go
 //! to stderr as one line and exit 1 (naming what the dump lacks: no kallsyms in VMCOREINFO,
 //! no BTF, a page excluded by the dump level); usage errors exit 2.
 
@@ -37,6 +37,8 @@ enum Command {
     },
     /// Every task: PID, PPID, CPU, task address, state, comm (per-CPU idle tasks included).
     Ps,
+    /// Loaded modules: name, struct module address, core base and size.
+    Mod,
 }
 
 /// Runs the tool with `args` (including the program name); returns the exit code.
@@ -87,6 +89,7 @@ fn run(cli: &Cli, out: &mut Vec<u8>) -> Result<(), String> {
     match &cli.command {
         Command::Sym { what } => sym(cli.json, &syms, what, out),
         Command::Ps => ps(cli.json, &kernel, &syms, out),
+        Command::Mod => modules(cli.json, &kernel, &syms, out),
     }
     .map_err(|e| e.to_string())
 }
@@ -164,6 +167,38 @@ fn ps(json: bool, kernel: &Kernel<'_>, syms: &Kallsyms, out: &mut Vec<u8>) -> Re
                 t.address,
                 t.state,
                 t.comm
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+fn modules(
+    json: bool,
+    kernel: &Kernel<'_>,
+    syms: &Kallsyms,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let btf = Btf::from_kernel(kernel, syms).map_err(|e| e.to_string())?;
+    let list = vmcore_introspect::modules(kernel, syms, &btf).map_err(|e| e.to_string())?;
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|m| json!({"name": m.name, "module": m.address, "base": m.base, "size": m.size}))
+            .collect();
+        writeln!(out, "{}", json!({ "modules": v })).map_err(|e| e.to_string())
+    } else {
+        writeln!(
+            out,
+            "     MODULE       NAME                          BASE          SIZE"
+        )
+        .map_err(|e| e.to_string())?;
+        for m in &list {
+            writeln!(
+                out,
+                "{:016x}  {:<24}  {:016x}  {:>8}",
+                m.address, m.name, m.base, m.size
             )
             .map_err(|e| e.to_string())?;
         }

@@ -134,3 +134,27 @@ fn sym_by_name_and_by_address_matches_drgn() {
         }
     }
 }
+
+#[cfg(feature = "fixture-tests")]
+#[test]
+fn mod_json_matches_drgn() {
+    let o = oracle("x86_64-kdump-1G");
+    let (code, out, err) = run(&[
+        fixture("dumps/x86_64-kdump-1G/md-F.flat").as_os_str(),
+        "--json".as_ref(),
+        "mod".as_ref(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["modules"], o["modules"]);
+    // Without CONFIG_KALLSYMS_ALL (arm64) the module list head is not in kallsyms: one line.
+    let (code, out, err) = run(&[
+        fixture("dumps/arm64-512M/md-c.kdump").as_os_str(),
+        "mod".as_ref(),
+    ]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("no symbol modules in kallsyms") && err.lines().count() == 1,
+        "{err}"
+    );
+}

@@ -342,12 +342,18 @@ impl Btf {
     }
 
     /// The member at `path` (`thread_info.cpu`) of struct `name`: members of anonymous
-    /// structs and unions are found as the C compiler finds them.
+    /// structs and unions are found as the C compiler finds them, and a path through an
+    /// array member goes into its first element (`mem.base` is `mem[0].base`).
     pub fn member(&self, name: &str, path: &str) -> Result<Member> {
         let mut id = self.aggregate(name)?;
         let mut offset = 0u64;
         let mut size = 0;
         for part in path.split('.') {
+            let r = self.resolve(id)?;
+            let t = self.rec(r)?;
+            if t.kind == KIND_ARRAY {
+                id = self.u32_at(t.extra)?;
+            }
             let (off, mid) = self
                 .find_member(id, part, 0)?
                 .ok_or_else(|| Error::Missing {

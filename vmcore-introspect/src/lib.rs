@@ -6,6 +6,7 @@ pub mod btf;
 mod error;
 pub mod kallsyms;
 mod mem;
+pub mod modules;
 pub mod scan;
 pub mod tasks;
 
@@ -13,4 +14,5 @@ pub use btf::{Btf, Member};
 pub use error::{Error, Result};
 pub use kallsyms::{Kallsyms, KallsymsLocations, Symbol};
 pub use mem::{ByteOrder, FlatMemory, Memory};
+pub use modules::{Module, modules};
 pub use tasks::{Task, TaskWalker};

@@ -168,3 +168,41 @@ fn ps_matches_drgn_on_every_dump_file() {
         }
     }
 }
+
+#[test]
+fn modules_match_drgn_on_every_dump_file() {
+    use vmcore_introspect::{Btf, Error, modules};
+    for (name, oracle, files) in dumps() {
+        let want = oracle["modules"].as_array().expect("modules");
+        assert!(!want.is_empty(), "{name}: oracle has no modules");
+        for (kind, path) in files {
+            let dump = Dump::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let k = Kernel::new(&dump).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let ks =
+                Kallsyms::from_kernel(&k).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let btf =
+                Btf::from_kernel(&k, &ks).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if name.starts_with("arm64") {
+                // No CONFIG_KALLSYMS_ALL: the `modules` list head is not in kallsyms.
+                match modules(&k, &ks, &btf) {
+                    Err(Error::Missing { what, .. }) => assert!(what.contains("modules"), "{what}"),
+                    other => panic!("{name} {kind}: expected no `modules` symbol, got {other:?}"),
+                }
+                continue;
+            }
+            let ours = modules(&k, &ks, &btf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let got: Vec<Value> = ours
+                .iter()
+                .map(|m| {
+                    serde_json::json!({"name": m.name, "module": m.address, "base": m.base, "size": m.size})
+                })
+                .collect();
+            assert_eq!(&got, want, "{name} {kind}");
+            eprintln!(
+                "{name} {kind}: mod {}/{} modules agree with drgn",
+                got.len(),
+                want.len()
+            );
+        }
+    }
+}

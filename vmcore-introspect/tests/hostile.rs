@@ -208,3 +208,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_path_through_an_array_member_is_its_first_element() {
+    // 1 int, 2 struct mm { int base; int size; }, 3 mm[3], 4 struct module { int x; mm mem[3] @ 8 }.
+    let strs: &[&str] = &["int", "mm", "base", "size", "module", "x", "mem"];
+    let s = |n| off(strs, n);
+    let mut arr = Vec::new();
+    for v in [2u32, 1, 3] {
+        arr.extend_from_slice(&v.to_le_bytes());
+    }
+    let b = blob(
+        strs,
+        &[
+            (1, s("int"), 4, 0, 0x0100_0020u32.to_le_bytes().to_vec()),
+            (
+                4,
+                s("mm"),
+                8,
+                2,
+                members(&[(s("base"), 1, 0), (s("size"), 1, 32)]),
+            ),
+            (3, 0, 0, 0, arr),
+            (
+                4,
+                s("module"),
+                32,
+                2,
+                members(&[(s("x"), 1, 0), (s("mem"), 3, 64)]),
+            ),
+        ],
+    );
+    let b = Btf::parse(b, 8).unwrap();
+    assert_eq!(b.member("module", "mem").unwrap().size, 24);
+    assert_eq!(b.member("module", "mem.size").unwrap().offset, 12);
+}

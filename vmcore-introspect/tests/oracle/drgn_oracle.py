@@ -8,7 +8,8 @@
 #            vmlinux alone, as System.map has it) and their run-time address (drgn with
 #            the dump, KASLR applied);
 #   tasks:   every task drgn's for_each_task() finds (the PID table) plus each online CPU's
-#            idle task: PID, PPID (real_parent), CPU, task address, state letter, comm.
+#            idle task: PID, PPID (real_parent), CPU, task address, state letter, comm;
+#   modules: for_each_module(): name, struct module address, core base and size.
 #
 # usage: drgn_oracle.py VMLINUX DUMP OUT.json [--objects]
 #   --objects: the kernel has CONFIG_KALLSYMS_ALL (data symbols in kallsyms; Debian's amd64
@@ -19,6 +20,7 @@ import sys
 
 import drgn
 from drgn.helpers.linux.cpumask import for_each_online_cpu
+from drgn.helpers.linux.module import for_each_module
 from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.sched import idle_task, task_cpu, task_state_to_char
 
@@ -87,6 +89,16 @@ for t in for_each_task(prog):
 for cpu in for_each_online_cpu(prog):
     add(idle_task(prog, cpu))
 
+modules = []
+for m in for_each_module(prog):
+    try:
+        base, size = m.core_layout.base, m.core_layout.size
+    except AttributeError:  # Linux 6.4+: mem[MOD_TEXT]
+        base, size = m.mem[0].base, m.mem[0].size
+    modules.append(
+        {"name": m.name.string_().decode(), "module": m.value_(), "base": base.value_(), "size": int(size)}
+    )
+
 with open(out, "w") as f:
     json.dump(
         {
@@ -95,6 +107,7 @@ with open(out, "w") as f:
             "dump": dump,
             "symbols": symbols,
             "tasks": sorted(tasks.values(), key=lambda t: (t["pid"], t["task"])),
+            "modules": modules,
         },
         f,
         indent=1,

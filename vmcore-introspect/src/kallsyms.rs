@@ -285,6 +285,25 @@ impl Kallsyms {
         })
     }
 
+    /// A table from symbols known another way (a `System.map`, tests), with no encoding of
+    /// its own (reported as [`AddressEncoding::Absolute`]) and no `KERNELOFFSET`.
+    pub fn from_symbols(mut symbols: Vec<Symbol>) -> Kallsyms {
+        symbols.sort_by_key(|s| s.address);
+        let by_address: Vec<usize> = (0..symbols.len()).collect();
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, s) in symbols.iter().enumerate() {
+            by_name.entry(s.name.clone()).or_default().push(i);
+        }
+        Kallsyms {
+            symbols,
+            by_address,
+            by_name,
+            encoding: AddressEncoding::Absolute,
+            name_lengths: NameLengths::OneByte,
+            kernel_offset: None,
+        }
+    }
+
     /// Every symbol, in table (address) order.
     pub fn symbols(&self) -> &[Symbol] {
         &self.symbols

@@ -280,8 +280,8 @@ impl<'a> TaskWalker<'a> {
         })
     }
 
-    /// The thread-group members of process `p` other than `p`.
-    fn threads(&self, p: u64) -> Result<Vec<u64>> {
+    /// The thread-group members of process `p` other than `p`, at most `budget` nodes.
+    fn threads(&self, p: u64, budget: u64) -> Result<Vec<u64>> {
         match self.layout.threads {
             Threads::Signal { signal, head, node } => {
                 let sig = self.mem.pointer(
@@ -293,7 +293,7 @@ impl<'a> TaskWalker<'a> {
                 }
                 let h = crate::error::add("signal_struct.thread_head", sig, head)?;
                 Ok(
-                    list_nodes(self.mem, "signal_struct.thread_head", h, self.limit)?
+                    list_nodes(self.mem, "signal_struct.thread_head", h, budget)?
                         .into_iter()
                         .map(|n| n.wrapping_sub(node))
                         .filter(|&t| t != p)
@@ -302,12 +302,10 @@ impl<'a> TaskWalker<'a> {
             }
             Threads::Group { node } => {
                 let h = crate::error::add("task_struct.thread_group", p, node)?;
-                Ok(
-                    list_nodes(self.mem, "task_struct.thread_group", h, self.limit)?
-                        .into_iter()
-                        .map(|n| n.wrapping_sub(node))
-                        .collect(),
-                )
+                Ok(list_nodes(self.mem, "task_struct.thread_group", h, budget)?
+                    .into_iter()
+                    .map(|n| n.wrapping_sub(node))
+                    .collect())
             }
         }
     }
@@ -383,7 +381,10 @@ impl<'a> TaskWalker<'a> {
         for n in list_nodes(self.mem, "init_task.tasks", head, self.limit)? {
             let p = n.wrapping_sub(self.layout.tasks);
             addrs.push(p);
-            addrs.extend(self.threads(p)?);
+            // One budget for every list together: the work stays linear in what the dump
+            // could hold, however the thread lists of a corrupted dump are linked.
+            let used = u64::try_from(addrs.len()).unwrap_or(u64::MAX);
+            addrs.extend(self.threads(p, self.limit.saturating_sub(used))?);
         }
         let cpus = self.cpus(btf).unwrap_or_default();
         for &(_, idle, _) in &cpus {

@@ -243,3 +243,161 @@ fn a_path_through_an_array_member_is_its_first_element() {
     assert_eq!(b.member("module", "mem").unwrap().size, 24);
     assert_eq!(b.member("module", "mem.size").unwrap().offset, 12);
 }
+
+/// struct list_head { next; prev } (2), struct task_struct (3) with tasks @0, thread_group
+/// @0x10, pid @0x20, __state @0x24, exit_state @0x28, real_parent @0x30, comm[16] @0x38.
+fn task_btf() -> Btf {
+    let strs: &[&str] = &[
+        "int",
+        "list_head",
+        "next",
+        "prev",
+        "task_struct",
+        "tasks",
+        "thread_group",
+        "pid",
+        "__state",
+        "exit_state",
+        "real_parent",
+        "comm",
+        "char",
+    ];
+    let s = |n| off(strs, n);
+    let mut arr = Vec::new();
+    for v in [6u32, 1, 16] {
+        arr.extend_from_slice(&v.to_le_bytes());
+    }
+    let b = blob(
+        strs,
+        &[
+            (1, s("int"), 4, 0, 0x0100_0020u32.to_le_bytes().to_vec()),
+            (
+                4,
+                s("list_head"),
+                16,
+                2,
+                members(&[(s("next"), 4, 0), (s("prev"), 4, 64)]),
+            ),
+            (
+                4,
+                s("task_struct"),
+                0x48,
+                7,
+                members(&[
+                    (s("tasks"), 2, 0),
+                    (s("thread_group"), 2, 0x80),
+                    (s("pid"), 1, 0x100),
+                    (s("__state"), 1, 0x120),
+                    (s("exit_state"), 1, 0x140),
+                    (s("real_parent"), 5, 0x180),
+                    (s("comm"), 7, 0x1c0),
+                ]),
+            ),
+            (2, 0, 2, 0, vec![]),
+            (2, 0, 3, 0, vec![]),
+            (1, s("char"), 1, 0, 0x0000_0008u32.to_le_bytes().to_vec()),
+            (3, 0, 0, 0, arr),
+        ],
+    );
+    Btf::parse(b, 8).unwrap()
+}
+
+/// Tasks at BASE + 0x100 * i; `next[i]` is the task whose `tasks` follows task i's.
+fn task_memory(next: &[u64]) -> FlatMemory {
+    let mut bytes = vec![0u8; 0x100 * next.len()];
+    for (i, &n) in next.iter().enumerate() {
+        let t = 0x100 * i;
+        let me = BASE + 0x100 * i as u64;
+        bytes[t..t + 8].copy_from_slice(&(BASE + 0x100 * n).to_le_bytes());
+        // thread_group: a ring of one (the task itself).
+        bytes[t + 0x10..t + 0x18].copy_from_slice(&(me + 0x10).to_le_bytes());
+        bytes[t + 0x20..t + 0x24].copy_from_slice(&(i as u32).to_le_bytes());
+        bytes[t + 0x24..t + 0x28].copy_from_slice(&1u32.to_le_bytes());
+        bytes[t + 0x30..t + 0x38].copy_from_slice(&BASE.to_le_bytes());
+        bytes[t + 0x38..t + 0x3e].copy_from_slice(b"task-\0");
+        bytes[t + 0x3d] = b'0' + i as u8;
+    }
+    FlatMemory {
+        base: BASE,
+        bytes,
+        order: ByteOrder::Little,
+    }
+}
+
+#[test]
+fn the_task_walk_reads_tasks_and_stops_on_a_cyclic_list() {
+    use vmcore_introspect::{Kallsyms, Symbol, TaskWalker};
+    let btf = task_btf();
+    let syms = Kallsyms::from_symbols(vec![Symbol {
+        name: "init_task".into(),
+        kind: 'D',
+        address: BASE,
+    }]);
+    let mem = task_memory(&[1, 2, 0]);
+    let w = TaskWalker::new(&mem, &syms, &btf, 100).unwrap();
+    let tasks = w.walk(&btf).unwrap();
+    let got: Vec<(i64, i64, char, &str)> = tasks
+        .iter()
+        .map(|t| (t.pid, t.ppid, t.state, t.comm.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 0, 'S', "task-0"),
+            (1, 0, 'S', "task-1"),
+            (2, 0, 'S', "task-2")
+        ]
+    );
+    // 0 -> 1 -> 2 -> 1: the walk ends with an error naming the node met twice.
+    let mem = task_memory(&[1, 2, 1]);
+    let w = TaskWalker::new(&mem, &syms, &btf, 100).unwrap();
+    assert!(matches!(w.walk(&btf), Err(Error::Cycle { node, .. }) if node == BASE + 0x100));
+    // More tasks than the bound (what the dump could hold).
+    let mem = task_memory(&[1, 2, 3, 4, 0]);
+    let w = TaskWalker::new(&mem, &syms, &btf, 3).unwrap();
+    assert!(matches!(w.walk(&btf), Err(Error::TooLong { limit: 3, .. })));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Any task list (links anywhere, bytes changed): tasks or an error, never a panic or hang.
+    #[test]
+    fn random_task_lists_never_panic(
+        next in proptest::collection::vec(0u64..8, 1..8),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+    ) {
+        use vmcore_introspect::{Kallsyms, Symbol, TaskWalker};
+        let btf = task_btf();
+        let syms = Kallsyms::from_symbols(vec![Symbol { name: "init_task".into(), kind: 'D', address: BASE }]);
+        let mut mem = task_memory(&next);
+        for (i, v) in edits {
+            let at = i.index(mem.bytes.len());
+            mem.bytes[at] = v;
+        }
+        let w = TaskWalker::new(&mem, &syms, &btf, 64).unwrap();
+        if let Ok(t) = w.walk(&btf) {
+            prop_assert!(t.len() <= 64);
+        }
+    }
+}
+
+#[test]
+fn shared_thread_rings_share_one_budget() {
+    use vmcore_introspect::{Kallsyms, Symbol, TaskWalker};
+    // Every process's thread_group points into one ring through all five tasks: each walk
+    // would find all of them; the second exceeds what is left of the bound.
+    let btf = task_btf();
+    let syms = Kallsyms::from_symbols(vec![Symbol {
+        name: "init_task".into(),
+        kind: 'D',
+        address: BASE,
+    }]);
+    let mut mem = task_memory(&[1, 2, 3, 4, 0]);
+    for i in 0..5usize {
+        let next = BASE + 0x100 * ((i as u64 + 1) % 5) + 0x10;
+        mem.bytes[0x100 * i + 0x10..0x100 * i + 0x18].copy_from_slice(&next.to_le_bytes());
+    }
+    let w = TaskWalker::new(&mem, &syms, &btf, 8).unwrap();
+    assert!(matches!(w.walk(&btf), Err(Error::TooLong { .. })));
+}

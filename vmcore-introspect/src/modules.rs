@@ -26,11 +26,20 @@ pub struct Module {
 
 /// The loaded modules, in list order (most recently loaded first).
 pub fn modules(mem: &dyn Memory, syms: &Kallsyms, btf: &Btf) -> Result<Vec<Module>> {
-    let head = syms.address_of(
-        "modules",
-        "the module list (a data symbol: kallsyms has it with CONFIG_KALLSYMS_ALL)",
-    )?;
     let list = btf.member("module", "list")?.offset;
+    let head = match syms.lookup("modules") {
+        Some(s) => s.address,
+        // Kernels without CONFIG_KALLSYMS_ALL: found by a validated scan.
+        None => crate::scan::find_modules_head(
+            mem,
+            syms,
+            crate::scan::ModuleFields {
+                list,
+                name: btf.member("module", "name")?.offset,
+                state: btf.member("module", "state")?.offset,
+            },
+        )?,
+    };
     let name = btf.member("module", "name")?;
     let (base, size) = match (
         btf.member("module", "core_layout.base"),

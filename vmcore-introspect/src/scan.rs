@@ -120,3 +120,67 @@ pub fn find_init_task(
         why,
     })
 }
+
+/// Offsets of `struct module` a scan for the module list checks.
+#[derive(Debug, Clone, Copy)]
+pub struct ModuleFields {
+    /// `list`.
+    pub list: u64,
+    /// `name`.
+    pub name: u64,
+    /// `state` (`MODULE_STATE_LIVE` 0 to `MODULE_STATE_UNFORMED` 3).
+    pub state: u64,
+}
+
+fn plausible_module(mem: &dyn Memory, node: u64, f: ModuleFields) -> Option<()> {
+    let m = node.checked_sub(f.list)?;
+    if mem.u32("module.state", m.checked_add(f.state)?).ok()? > 3 {
+        return None;
+    }
+    let mut name = [0u8; 56];
+    mem.bytes("module.name", m.checked_add(f.name)?, &mut name)
+        .ok()?;
+    let len = name.iter().position(|&c| c == 0)?;
+    (len > 0
+        && name[..len]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-'))
+    .then_some(())
+}
+
+/// The address of the `modules` list head: a `list_head` after `_etext` whose ring leaves
+/// the kernel image, returns to it, and links only plausible modules (a state of 0 to 3, a
+/// name of `[A-Za-z0-9_-]`) — at most [`crate::modules::MAX_MODULES`] of them.
+pub fn find_modules_head(mem: &dyn Memory, syms: &Kallsyms, f: ModuleFields) -> Result<u64> {
+    let why = "the module list without `modules` in kallsyms (no CONFIG_KALLSYMS_ALL)";
+    let start = scan_start(syms, why)?;
+    let image = start..start.saturating_add(SCAN_LIMIT);
+    let ps = mem.pointer_size();
+    let le = matches!(mem.byte_order(), crate::mem::ByteOrder::Little);
+    scan(mem, start, 8, |va, w| {
+        let b: [u8; 8] = w.get(..8)?.try_into().ok()?;
+        let next = if le {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_be_bytes(b)
+        };
+        // A head's next is outside the image (a module) and in the kernel's half.
+        if next & (1 << 63) == 0 || image.contains(&next) || next % 8 != 0 {
+            return None;
+        }
+        plausible_module(mem, next, f)?;
+        if mem.pointer("list.prev", next.checked_add(ps)?).ok()? != va {
+            return None;
+        }
+        let nodes =
+            crate::tasks::list_nodes(mem, "modules", va, crate::modules::MAX_MODULES).ok()?;
+        nodes
+            .iter()
+            .all(|&n| !image.contains(&n) && plausible_module(mem, n, f).is_some())
+            .then_some(va)
+    })
+    .ok_or(Error::Missing {
+        what: format!("the modules list in the {SCAN_LIMIT:#x} bytes after {start:#x}"),
+        why,
+    })
+}

@@ -67,6 +67,20 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> i32 
     }
 }
 
+/// The error as one line, saying plainly when the dump level filtered out a page the
+/// command needed.
+fn explain(e: &vmcore_introspect::Error) -> String {
+    match e {
+        vmcore_introspect::Error::Read {
+            source: vmcore_reader::Error::Excluded { .. },
+            ..
+        } => format!(
+            "{e} (the dump level filtered this page out; a dump made with a lower -d keeps it)"
+        ),
+        _ => e.to_string(),
+    }
+}
+
 fn parse_addr(s: &str) -> Option<u64> {
     let (hex, forced) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(h) => (h, true),
@@ -85,7 +99,7 @@ fn parse_addr(s: &str) -> Option<u64> {
 fn run(cli: &Cli, out: &mut Vec<u8>) -> Result<(), String> {
     let dump = Dump::open(&cli.dump).map_err(|e| e.to_string())?;
     let kernel = Kernel::new(&dump).map_err(|e| e.to_string())?;
-    let syms = Kallsyms::from_kernel(&kernel).map_err(|e| e.to_string())?;
+    let syms = Kallsyms::from_kernel(&kernel).map_err(|e| explain(&e))?;
     match &cli.command {
         Command::Sym { what } => sym(cli.json, &syms, what, out),
         Command::Ps => ps(cli.json, &kernel, &syms, out),
@@ -138,9 +152,9 @@ fn sym(json: bool, syms: &Kallsyms, what: &str, out: &mut Vec<u8>) -> Result<(),
 }
 
 fn ps(json: bool, kernel: &Kernel<'_>, syms: &Kallsyms, out: &mut Vec<u8>) -> Result<(), String> {
-    let btf = Btf::from_kernel(kernel, syms).map_err(|e| e.to_string())?;
-    let walker = TaskWalker::for_kernel(kernel, syms, &btf).map_err(|e| e.to_string())?;
-    let tasks = walker.walk(&btf).map_err(|e| e.to_string())?;
+    let btf = Btf::from_kernel(kernel, syms).map_err(|e| explain(&e))?;
+    let walker = TaskWalker::for_kernel(kernel, syms, &btf).map_err(|e| explain(&e))?;
+    let tasks = walker.walk(&btf).map_err(|e| explain(&e))?;
     if json {
         let list: Vec<_> = tasks
             .iter()
@@ -180,8 +194,8 @@ fn modules(
     syms: &Kallsyms,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
-    let btf = Btf::from_kernel(kernel, syms).map_err(|e| e.to_string())?;
-    let list = vmcore_introspect::modules(kernel, syms, &btf).map_err(|e| e.to_string())?;
+    let btf = Btf::from_kernel(kernel, syms).map_err(|e| explain(&e))?;
+    let list = vmcore_introspect::modules(kernel, syms, &btf).map_err(|e| explain(&e))?;
     if json {
         let v: Vec<_> = list
             .iter()
@@ -208,7 +222,21 @@ fn modules(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_addr;
+    use super::{explain, parse_addr};
+
+    #[test]
+    fn excluded_pages_are_named_as_such() {
+        let e = vmcore_introspect::Error::Read {
+            what: "task_struct.comm",
+            vaddr: 0xffff_8880_0000_1000,
+            len: 16,
+            source: vmcore_reader::Error::Excluded { paddr: 0x1000 },
+        };
+        let m = explain(&e);
+        assert!(m.contains("task_struct.comm at 0xffff888000001000"), "{m}");
+        assert!(m.contains("dump level filtered this page out"), "{m}");
+        assert!(!m.contains('\n'));
+    }
 
     #[test]
     fn addresses_and_names() {

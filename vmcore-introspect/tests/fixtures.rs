@@ -39,6 +39,20 @@ fn dumps() -> Vec<(String, Value, Files)> {
             oracle.exists(),
             "no oracle for fixture dump {name}: run tests/oracle/drgn_oracle.py (README)"
         );
+        let o = json(&oracle);
+        let made_from = o["dump"].as_str().expect("oracle dump");
+        let listed = d["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .find(|f| f["path"].as_str() == Some(made_from))
+            .unwrap_or_else(|| {
+                panic!("{name}: the oracle's dump {made_from} is not in the manifest")
+            });
+        assert_eq!(
+            listed["size"], o["dump_size"],
+            "{name}: {made_from} was remade since its oracle was written: rerun tests/oracle/drgn_oracle.py (README)"
+        );
         let files = d["files"]
             .as_array()
             .expect("files")
@@ -49,7 +63,7 @@ fn dumps() -> Vec<(String, Value, Files)> {
                 (f["kind"].as_str().expect("kind").to_owned(), path)
             })
             .collect();
-        out.push((name, json(&oracle), files));
+        out.push((name, o, files));
     }
     assert!(!out.is_empty(), "the manifest lists no dumps");
     out

@@ -15,6 +15,7 @@
 #   --objects: the kernel has CONFIG_KALLSYMS_ALL (data symbols in kallsyms; Debian's amd64
 #   kernels, not its arm64 ones), so sample object symbols too.
 import json
+import os
 import subprocess
 import sys
 
@@ -105,6 +106,8 @@ with open(out, "w") as f:
             "oracle": "drgn " + drgn.__version__,
             "vmlinux": vmlinux.rsplit("/", 1)[-1],
             "dump": dump,
+            # Lets the tests tell a stale oracle (the fixture dump remade since) from a bug.
+            "dump_size": os.path.getsize(dump),
             "symbols": symbols,
             "tasks": sorted(tasks.values(), key=lambda t: (t["pid"], t["task"])),
             "modules": modules,

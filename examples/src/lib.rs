@@ -10,3 +10,4 @@ pub mod size;
 pub mod vmcore_capture;
 pub mod vmcore_dmesg;
 pub mod vmcore_info;
+pub mod vmcore_inspect;

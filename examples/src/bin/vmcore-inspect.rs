@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(kdump_examples::vmcore_inspect::main(std::env::args_os()));
+}

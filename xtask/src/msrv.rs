@@ -31,6 +31,7 @@ const PUBLISHED: &[&str] = &[
     "kexec-image",
     "vmcore-reader",
     "vmcore-writer",
+    "vmcore-introspect",
     "kdump-examples",
 ];
 

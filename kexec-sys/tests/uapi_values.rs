@@ -133,7 +133,7 @@ fn arch_values_match_header() {
 #[test]
 fn values_match_libc() {
     use libc::c_int;
-    let same = |ours: u32, theirs: c_int| assert_eq!(ours, theirs as u32);
+    let same = |ours: u32, theirs: c_int| assert_eq!(Ok(ours), u32::try_from(theirs));
     same(KEXEC_ON_CRASH, libc::KEXEC_ON_CRASH);
     same(KEXEC_PRESERVE_CONTEXT, libc::KEXEC_PRESERVE_CONTEXT);
     same(KEXEC_ARCH_MASK, libc::KEXEC_ARCH_MASK);

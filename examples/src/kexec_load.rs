@@ -303,23 +303,32 @@ fn load(
     if cli.debug {
         eprint!("{}", plan.describe());
     }
+    // Which failed checks stop the load. The classic plan makes its own exact
+    // placement, length and region checks, and kexec_load verifies no signature, so
+    // only the architecture and format checks apply to it. With -a a format the file
+    // syscall would refuse is left to the kernel when the classic path takes it: the
+    // kernel's refusal (ENOEXEC) is what makes -a fall back.
+    let classic_ok = host_arch() == Arch::X86_64 && classic::accepts(&plan.loadable.kernel).is_ok();
+    let fatal = |name: &str| match name {
+        "arch" => true,
+        "format" => !(syscall == SyscallChoice::Auto && classic_ok),
+        _ => !classic_first,
+    };
+    let failed: Vec<String> = plan
+        .checks
+        .iter()
+        .filter(|c| !c.ok && fatal(c.name))
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    if !failed.is_empty() {
+        return Err(refused(format!("not loading: {}", failed.join("; "))));
+    }
     if classic_first {
         return classic_load(cli, sysfs, kind, &plan, initrd.as_deref());
     }
-    if !plan.is_ok() {
-        let failed: Vec<String> = plan
-            .checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
-        return Err(refused(format!("not loading: {}", failed.join("; "))));
-    }
     match file_load(cli, &plan, kernel_path, initrd.is_some())? {
         Err(e) if syscall == SyscallChoice::Auto && e.file_load_may_fall_back() => {
-            if cli.debug {
-                eprintln!("kexec-load: {e}; falling back to kexec_load");
-            }
+            eprintln!("kexec-load: {e}; falling back to kexec_load");
             classic_load(cli, sysfs, kind, &plan, initrd.as_deref())
         }
         Err(e) => Err(refused(e)),
@@ -363,8 +372,36 @@ fn system_facts(cli: &Cli, sysfs: &KexecSysfs, kind: LoadKind) -> Result<SystemF
             });
         }
     }
+    facts.direct_map = kcore_direct_map(&cli.root);
     facts.iomem = iomem;
     Ok(facts)
+}
+
+/// The running kernel's direct map (KASLR moves `page_offset_base`), from the
+/// program headers of `/proc/kcore` as kexec-tools' `get_kernel_page_offset` reads
+/// it: a RAM `PT_LOAD` below the kernel text mapping has `p_vaddr = __va(p_paddr)`.
+/// `None` when kcore cannot be read (not root, lockdown): the unrandomised base is
+/// used then.
+fn kcore_direct_map(root: &Path) -> Option<kexec_image::elfcorehdr::DirectMap> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    File::open(root.join("proc/kcore"))
+        .ok()?
+        .take(1 << 16)
+        .read_to_end(&mut head)
+        .ok()?;
+    let core = kexec_image::elfcorehdr::ElfCore::parse(&head).ok()?;
+    // x86_64: the direct map lies between the canonical kernel half's start and
+    // __START_KERNEL_map (0xffffffff80000000), arch/x86/include/asm/page_64_types.h.
+    core.program_headers()
+        .filter(|p| p.is_load() && p.paddr != u64::MAX && p.paddr != 0)
+        .filter(|p| (0xffff_8000_0000_0000..0xffff_ffff_8000_0000).contains(&p.vaddr))
+        .find_map(|p| p.vaddr.checked_sub(p.paddr))
+        .map(|virt_base| kexec_image::elfcorehdr::DirectMap {
+            virt_base,
+            phys_base: 0,
+            phys_limit: None,
+        })
 }
 
 fn classic_plan(

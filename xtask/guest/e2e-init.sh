@@ -13,7 +13,12 @@
 #             (kdumprs.marker=TEXT) before the crash
 #   capture   (the capture kernel of cycle) run vmcore-capture -l -d 31,
 #             -z -d 1 and -F -d 31 (stdout) from /proc/vmcore into files on
-#             the ext4 disk /dev/vda, then power off
+#             the ext4 disk /dev/vda, copy the head of /proc/vmcore (its ELF
+#             and program headers) there too, then power off
+# kdumprs.kexec=file|classic picks the load syscall of kexec and cycle: file
+# loads with -s; classic first shows -a falling back to kexec_load on an image
+# the file syscall refuses (/boot/vmlinuz-no4g, XLF_CAN_BE_LOADED_ABOVE_4G
+# cleared by the host), then prints the -c --dry-run plan and loads with -c.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /mnt
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -23,10 +28,12 @@ export PATH=/bin:/sbin
 
 mode=none
 marker=KDUMP-RS-E2E-MARKER
+kexec=file
 for word in $(cat /proc/cmdline); do
 	case "$word" in
 	kdumprs.e2e=*) mode=${word#*=} ;;
 	kdumprs.marker=*) marker=${word#*=} ;;
+	kdumprs.kexec=*) kexec=${word#*=} ;;
 	esac
 done
 
@@ -46,9 +53,9 @@ kdc() {
 	say "kdump-config status --json $1 kexec-load -p: $(grep -E '"(crash_loaded|kexec_crash_size|reserved_total)"' /tmp/kdc-"$1".json | tr -d ' \n')"
 }
 
-# The capture kernel's command line (kexec_file_load appends elfcorehdr=).
-capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=check"
-[ "$mode" = cycle ] && capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=capture kdumprs.marker=$marker"
+# The capture kernel's command line (the loader adds elfcorehdr=).
+capture_append="console=ttyS0 no_timer_check irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=check"
+[ "$mode" = cycle ] && capture_append="console=ttyS0 no_timer_check irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=capture kdumprs.marker=$marker"
 
 load_modules() {
 	[ -f /modules.order ] || return 0
@@ -59,29 +66,49 @@ load_modules() {
 	while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 }
 
+# kexec(8): -S exits 1 when the crash kernel is loaded, 0 when not.
 arm_kdump() {
-	say "kernel $(uname -r), $(nproc) CPUs, crash kernel size $(cat /sys/kernel/kexec_crash_size)"
+	say "kernel $(uname -r), $(nproc) CPUs, crash kernel size $(cat /sys/kernel/kexec_crash_size), load syscall $kexec"
 	kexec-load -S -p
 	rc=$?
 	say "kexec-load -S -p before loading: exit $rc"
-	[ $rc = 1 ] || fail "kexec-load -S -p said loaded (exit $rc) before any load"
-	kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
-		fail "kexec-load -p (exit $?)"
-	say "kexec-load -p: kexec_crash_loaded=$(loaded)"
+	[ $rc = 0 ] || fail "kexec-load -S -p said loaded (exit $rc) before any load"
+	if [ "$kexec" = classic ]; then
+		# No -d: KEXEC_FILE_DEBUG is unknown before Linux 6.8 and would itself make
+		# kexec_file_load fail with EINVAL; the refusal must be the image's.
+		kexec-load -p -a /boot/vmlinuz-no4g --initrd=/boot/capture.cpio --append="$capture_append" \
+			>/tmp/auto.out 2>/tmp/auto.err || fail "kexec-load -p -a (exit $?): $(tail -3 /tmp/auto.err)"
+		grep 'falling back to kexec_load' /tmp/auto.err | sed 's/^/KDUMP-RS-E2E: -a: /'
+		grep -q 'errno 8 (BadImage).*falling back to kexec_load' /tmp/auto.err ||
+			fail "kexec-load -a did not fall back to kexec_load on ENOEXEC: $(tail -3 /tmp/auto.err)"
+		say "kexec-load -p -a (fallback): kexec_crash_loaded=$(loaded)"
+	else
+		kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
+			fail "kexec-load -p (exit $?)"
+		say "kexec-load -p: kexec_crash_loaded=$(loaded)"
+	fi
 	[ "$(loaded)" = 1 ] || fail "kexec_crash_loaded is $(loaded) after kexec-load -p"
 	kexec-load -S -p
 	rc=$?
 	say "kexec-load -S -p after loading: exit $rc"
-	[ $rc = 0 ] || fail "kexec-load -S -p exit $rc with a crash kernel loaded"
+	[ $rc = 1 ] || fail "kexec-load -S -p exit $rc with a crash kernel loaded"
 	kexec-load -u -p || fail "kexec-load -u -p (exit $?)"
 	say "kexec-load -u -p: kexec_crash_loaded=$(loaded)"
 	[ "$(loaded)" = 0 ] || fail "kexec_crash_loaded is $(loaded) after kexec-load -u -p"
 	kexec-load -S -p
 	rc=$?
 	say "kexec-load -S -p after unloading: exit $rc"
-	[ $rc = 1 ] || fail "kexec-load -S -p exit $rc after unloading"
-	kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
-		fail "kexec-load -p again (exit $?)"
+	[ $rc = 0 ] || fail "kexec-load -S -p exit $rc after unloading"
+	if [ "$kexec" = classic ]; then
+		kexec-load -c -p --dry-run /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" \
+			>/tmp/plan.txt 2>/tmp/plan.err || fail "kexec-load -c -p --dry-run (exit $?): $(tail -3 /tmp/plan.err)"
+		sed 's/^/KDUMP-RS-E2E: plan: /' /tmp/plan.txt
+		kexec-load -c -p /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" 2>/tmp/load.err ||
+			fail "kexec-load -c -p (exit $?): $(tail -3 /tmp/load.err)"
+	else
+		kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
+			fail "kexec-load -p again (exit $?)"
+	fi
 	say "kexec-load -p again: kexec_crash_loaded=$(loaded)"
 	[ "$(loaded)" = 1 ] || fail "kexec_crash_loaded is $(loaded) after loading again"
 }
@@ -158,6 +185,7 @@ capture)
 	vmcore-capture -F -d 31 /proc/vmcore > /mnt/dump-F-d31.flat || fail "vmcore-capture -F -d 31 (exit $?)"
 	t3=$(cut -d. -f1 /proc/uptime)
 	say "vmcore-capture -F -d 31 > stdout: $(stat -c %s /mnt/dump-F-d31.flat) bytes in $((t3 - t2)) s"
+	head -c 65536 /proc/vmcore > /mnt/vmcore-head.bin || fail "copying the head of /proc/vmcore"
 	umount /mnt || fail "unmounting the dump disk"
 	sync
 	say "CAPTURED"

@@ -1,7 +1,7 @@
 //! `cargo xtask guest-kexec`: our static `kexec-load` arms kdump inside a
 //! QEMU guest booted with `crashkernel=256M` (1 GiB, 2 vCPUs) and the Debian
 //! amd64 kernel of the fixture cache. The guest init checks `kexec-load -S
-//! -p` (exit 1 before a load, 0 after, 1 after `-u -p`),
+//! -p` (as kexec(8): exit 0 before a load, 1 after, 0 after `-u -p`),
 //! `/sys/kernel/kexec_crash_loaded` after each load and unload, loads again
 //! and crashes with sysrq-c. The capture kernel our loader placed (the same
 //! bzImage and a busybox initrd, through `kexec_file_load`) must boot, show
@@ -75,7 +75,7 @@ fn run_steps(steps: &mut Steps, cpus: u32) -> Result<(std::path::PathBuf, Vec<St
         std::fs::write(&initrd, first.finish())?;
         Ok(())
     })?;
-    let append = "console=ttyS0 crashkernel=256M panic=-1 kdumprs.e2e=kexec";
+    let append = "console=ttyS0 no_timer_check crashkernel=256M panic=-1 kdumprs.e2e=kexec";
     let args = x86_args(&cache, &image, &initrd, RAM_MIB, cpus, append);
     let console = work.join("console.txt");
     let mut vm = Vm::start("qemu-system-x86_64", &args, &console, None)?;

@@ -15,6 +15,9 @@
 #             -z -d 1 and -F -d 31 (stdout) from /proc/vmcore into files on
 #             the ext4 disk /dev/vda, copy the head of /proc/vmcore (its ELF
 #             and program headers) there too, then power off
+#   reboot    load a kexec kernel with kexec-load -l -c (kexec_load, our
+#             segments and purgatory), check -S -l, and boot it with -e
+#   rebooted  (the kernel -e started) say so, then power off
 # kdumprs.kexec=file|classic picks the load syscall of kexec and cycle: file
 # loads with -s; classic first shows -a falling back to kexec_load on an image
 # the file syscall refuses (/boot/vmlinuz-no4g, XLF_CAN_BE_LOADED_ABOVE_4G
@@ -140,6 +143,30 @@ ckboot)
 	sed 's/^/KDUMP-RS-E2E: iomem: /' /proc/iomem
 	say "kexec_crash_size=$(cat /sys/kernel/kexec_crash_size)"
 	say "CKBOOT-DONE"
+	poweroff -f
+	;;
+reboot)
+	say "kernel $(uname -r), $(nproc) CPUs, before kexec-load -e"
+	kexec-load -S -l
+	rc=$?
+	say "kexec-load -S -l before loading: exit $rc"
+	[ $rc = 0 ] || fail "kexec-load -S -l said loaded (exit $rc) before any load"
+	kexec-load -l -c /boot/vmlinuz --initrd=/boot/capture.cpio \
+		--append="console=ttyS0 no_timer_check panic=-1 kdumprs.e2e=rebooted" 2>/tmp/l.err ||
+		fail "kexec-load -l -c (exit $?): $(tail -3 /tmp/l.err)"
+	kexec-load -S -l
+	rc=$?
+	say "kexec-load -l -c: kexec_loaded=$(cat /sys/kernel/kexec_loaded), -S -l exit $rc"
+	[ $rc = 1 ] || fail "kexec-load -S -l exit $rc with a kexec kernel loaded"
+	say "KEXEC-EXEC"
+	kexec-load -e
+	fail "kexec-load -e returned (exit $?)"
+	;;
+rebooted)
+	vmcore=absent
+	[ -e /proc/vmcore ] && vmcore=present
+	say "rebooted by kexec-load -e into $(uname -r); /proc/vmcore $vmcore"
+	say "REBOOTED"
 	poweroff -f
 	;;
 cycle)

@@ -826,6 +826,35 @@ mod tests {
     }
 
     #[test]
+    fn classic_checks_compare_plan_and_vmcore() {
+        let phdrs = [
+            elfcorehdr::ProgramHeader::note(0x3000, 0x3000, 0x170),
+            elfcorehdr::ProgramHeader::load(
+                0x10_0000,
+                0xffff_8880_0010_0000,
+                0x10_0000,
+                0x1000,
+                0x1000,
+            ),
+        ];
+        let mut head = Vec::new();
+        elfcorehdr::write_headers(&mut head, elfcorehdr::Target::x86_64(), &phdrs).unwrap();
+        let console = format!(
+            "{SAY}-a: kexec-load: kexec_file_load failed with errno 8 (BadImage): x; falling back to kexec_load\n\
+             {SAY}plan: elfcorehdr at 0x36790000, Elf64, 2 program headers:\n\
+             {SAY}plan:   PT_NOTE paddr=0x3000 vaddr=0x0 filesz=0x170 memsz=0x170\n\
+             {SAY}plan:   PT_LOAD paddr=0x100000 vaddr=0xffff888000100000 filesz=0x1000 memsz=0x1000\n\
+             Kernel panic - not syncing: sysrq\n\
+             Command line: elfcorehdr=892480K console=ttyS0\n"
+        );
+        assert!(classic_checks(&console, &head).is_ok());
+        // Another size, another address, no fallback: each is caught.
+        assert!(classic_checks(&console.replace("memsz=0x1000", "memsz=0x2000"), &head).is_err());
+        assert!(classic_checks(&console.replace("892480K", "892484K"), &head).is_err());
+        assert!(classic_checks(&console.replace("-a: ", "x: "), &head).is_err());
+    }
+
+    #[test]
     fn logs_differ_only_by_continuation_indent() {
         let ours = "[    0.0] a\nmore\n[    0.1] b\n";
         let md = "[    0.0] a\n          more\n[    0.1] b\n";

@@ -7,6 +7,11 @@
 //! bzImage and a busybox initrd, through `kexec_file_load`) must boot, show
 //! our `--append` and the `elfcorehdr=` the kernel added on its command
 //! line, and find `/proc/vmcore` starting with the ELF magic.
+//!
+//! A second guest loads a kexec (reboot) kernel with `kexec-load -l -c` (the
+//! classic `kexec_load`, every segment and the purgatory ours), checks `-S -l`
+//! and boots it with `kexec-load -e`; the new kernel must come up with our
+//! command line and no `/proc/vmcore`.
 
 use super::{SAY, Steps, initramfs, lines_after, wait, work_dir, x86_args};
 use crate::fixtures::guest::Vm;
@@ -41,7 +46,10 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let mut steps = Steps::new("guest-kexec");
-    let result = run_steps(&mut steps, cpus);
+    let result = run_steps(&mut steps, cpus).and_then(|(work, mut proof)| {
+        proof.extend(reboot_steps(&mut steps, cpus)?);
+        Ok((work, proof))
+    });
     steps.print();
     let (work, proof) = result?;
     let text = proof.join("\n") + "\n";
@@ -115,6 +123,64 @@ fn run_steps(steps: &mut Steps, cpus: u32) -> Result<(std::path::PathBuf, Vec<St
     Ok((work, lines))
 }
 
+/// `kexec-load -l -c` then `-e` in a guest; returns the serial lines that prove
+/// the kexec'd kernel booted from our segments.
+fn reboot_steps(steps: &mut Steps, cpus: u32) -> Result<Vec<String>> {
+    let (cache, kernel) = steps.time("fixtures (amd64 kernel)", super::fixture_kernel)?;
+    let image = cache.join(&kernel.image);
+    let tools = super::static_tools(&["kexec-load"])?;
+    let _lock = super::lock(steps, &cache)?;
+    let work = work_dir(&cache, "guest-kexec-reboot")?;
+    let initrd = work.join("initramfs.cpio");
+    steps.time("initramfs (first kernel + kexec'd)", || {
+        let next = initramfs(&[], &[])?.finish();
+        let mut first = initramfs(&[("kexec-load", &tools.join("kexec-load"))], &[])?;
+        first.file("boot/vmlinuz", &std::fs::read(&image)?, 0o644);
+        first.file("boot/capture.cpio", &next, 0o644);
+        std::fs::write(&initrd, first.finish())?;
+        Ok(())
+    })?;
+    let append = "console=ttyS0 no_timer_check panic=-1 kdumprs.e2e=reboot";
+    let args = x86_args(&cache, &image, &initrd, RAM_MIB, cpus, append);
+    let mut vm = Vm::start("qemu-system-x86_64", &args, &work.join("console.txt"), None)?;
+    steps.time("kexec-load -l -c, -S -l, -e (in the guest)", || {
+        wait(&mut vm, &format!("{SAY}KEXEC-EXEC"), 300)
+    })?;
+    steps.time("kexec-load -e to the new kernel's init", || {
+        wait(&mut vm, &format!("{SAY}REBOOTED"), 300)
+    })?;
+    vm.wait_exit(std::time::Duration::from_secs(60))?;
+    reboot_proof(&vm.console())
+}
+
+/// The lines after `KEXEC-EXEC` that prove the new kernel is the one we loaded.
+fn reboot_proof(console: &str) -> Result<Vec<String>> {
+    let after = lines_after(console, &format!("{SAY}KEXEC-EXEC"), 0);
+    let find = |needle: &str| -> Result<String> {
+        after
+            .iter()
+            .find(|l| l.contains(needle))
+            .map(|l| l.trim_end().to_string())
+            .ok_or_else(|| anyhow::anyhow!("no {needle:?} after kexec-load -e"))
+    };
+    let banner = find("Linux version")?;
+    let cmdline = find("Command line:")?;
+    if !cmdline.contains("kdumprs.e2e=rebooted") {
+        bail!("the kexec'd kernel's command line is not ours: {cmdline}");
+    }
+    let up = find("rebooted by kexec-load -e")?;
+    if !up.ends_with("/proc/vmcore absent") {
+        bail!("the kexec'd kernel sees a /proc/vmcore: {up}");
+    }
+    let mut out: Vec<String> = console
+        .lines()
+        .filter(|l| l.contains("kexec-load -l -c:") || l.contains("-S -l before"))
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    out.extend([banner, cmdline, up]);
+    Ok(out)
+}
+
 /// The serial lines after the panic that prove the capture kernel is the
 /// one our loader placed: its banner, its command line (our `--append` plus
 /// the `elfcorehdr=` that `kexec_file_load` adds) and the init's
@@ -165,6 +231,16 @@ fn proof_lines(console: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::proof_lines;
+
+    #[test]
+    fn reboot_proof_needs_the_new_kernel() {
+        let good = "KDUMP-RS-E2E: KEXEC-EXEC\nLinux version 6.1\nCommand line: console=ttyS0 kdumprs.e2e=rebooted\n\
+            KDUMP-RS-E2E: rebooted by kexec-load -e into 6.1; /proc/vmcore absent\n";
+        assert_eq!(super::reboot_proof(good).unwrap().len(), 3);
+        assert!(super::reboot_proof(&good.replace("=rebooted", "=reboot")).is_err());
+        assert!(super::reboot_proof(&good.replace("absent", "present")).is_err());
+        assert!(super::reboot_proof(&good.replace("KEXEC-EXEC", "X")).is_err());
+    }
 
     #[test]
     fn proof_needs_the_loaded_kernels_lines() {

@@ -1171,6 +1171,29 @@ mod tests {
     }
 
     #[test]
+    fn without_above_4g_the_initrd_stays_below_initrd_addr_max() {
+        let mut bz = image();
+        bz[0x236] &= !(XLF_CAN_BE_LOADED_ABOVE_4G as u8);
+        let iomem = "00100000-bfffffff : System RAM\n  a0000000-afffffff : Crash kernel\n";
+        let initrd = vec![1u8; 4096];
+        let mut req = ClassicRequest::new(LoadKind::Crash, &bz, "x");
+        req.initrd = Some(&initrd);
+        // initrd_addr_max is 0x7fffffff and the region starts at 2.5 GiB.
+        assert!(matches!(
+            plan_x86_64(&req, &facts(iomem)),
+            Err(Error::Plan { what: "initrd", .. })
+        ));
+        req.initrd = None;
+        assert!(plan_x86_64(&req, &facts(iomem)).is_ok());
+        // A region above 4 GiB cannot take the kernel at all.
+        let high = "00100000-bfffffff : System RAM\n100000000-13fffffff : System RAM\n  120000000-12fffffff : Crash kernel\n";
+        assert!(matches!(
+            plan_x86_64(&req, &facts(high)),
+            Err(Error::Plan { what: "kernel", .. })
+        ));
+    }
+
+    #[test]
     fn reboot_plan_uses_ram() {
         let bz = image();
         let req = ClassicRequest::new(LoadKind::Reboot, &bz, "root=/dev/vda");

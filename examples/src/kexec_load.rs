@@ -19,6 +19,11 @@
 //! sysfs, and our purgatory). `-a`, the default, tries the file syscall and
 //! falls back to the classic one on exactly the errors kexec-tools (2.0.27+)
 //! falls back on: ENOSYS, EINVAL, ENOEXEC and EOPNOTSUPP.
+//!
+//! Test hook: with `KEXEC_LOAD_CORRUPT_SEGMENT=NAME` in the environment, `-c`
+//! flips one byte of the segment NAME (e.g. `initrd`) after the purgatory's
+//! digest was computed, so that an end-to-end test can watch the purgatory
+//! refuse to start the kernel. Nothing else reads the environment.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -442,9 +447,23 @@ fn classic_load(
     plan: &LoadPlan<'_>,
     initrd: Option<&[u8]>,
 ) -> Result<i32, Failure> {
-    let cplan = classic_plan(cli, sysfs, kind, plan, initrd)?;
+    let mut cplan = classic_plan(cli, sysfs, kind, plan, initrd)?;
     if cli.debug {
         eprint!("{}", cplan.describe());
+    }
+    if let Some(name) = std::env::var_os("KEXEC_LOAD_CORRUPT_SEGMENT") {
+        let seg = cplan
+            .segments
+            .iter_mut()
+            .find(|s| s.what != "purgatory" && std::ffi::OsStr::new(s.what) == name)
+            .ok_or_else(|| refused(format!("KEXEC_LOAD_CORRUPT_SEGMENT: no segment {name:?}")))?;
+        if let Some(b) = seg.bytes.last_mut() {
+            *b ^= 0xff;
+        }
+        eprintln!(
+            "kexec-load: KEXEC_LOAD_CORRUPT_SEGMENT: flipped the last byte of {} at {:#x} after the digest",
+            seg.what, seg.dest
+        );
     }
     let segments: Vec<kexec_sys::Segment<'_>> = cplan
         .segments

@@ -18,6 +18,9 @@
 #   reboot    load a kexec kernel with kexec-load -l -c (kexec_load, our
 #             segments and purgatory), check -S -l, and boot it with -e
 #   rebooted  (the kernel -e started) say so, then power off
+#   corrupt   load the crash kernel with -c and one initrd byte flipped after
+#             the digest (KEXEC_LOAD_CORRUPT_SEGMENT), then crash: the purgatory
+#             must refuse to start the capture kernel
 # kdumprs.kexec=file|classic picks the load syscall of kexec and cycle: file
 # loads with -s; classic first shows -a falling back to kexec_load on an image
 # the file syscall refuses (/boot/vmlinuz-no4g, XLF_CAN_BE_LOADED_ABOVE_4G
@@ -164,6 +167,13 @@ reboot)
 	say "KEXEC-EXEC"
 	kexec-load -e
 	fail "kexec-load -e returned (exit $?)"
+	;;
+corrupt)
+	KEXEC_LOAD_CORRUPT_SEGMENT=initrd kexec-load -c -p /boot/vmlinuz --initrd=/boot/capture.cpio \
+		--append="$capture_append" 2>/tmp/c.err || fail "kexec-load -c -p (exit $?): $(tail -3 /tmp/c.err)"
+	sed 's/^/KDUMP-RS-E2E: /' /tmp/c.err
+	say "kexec-load -c -p (corrupted initrd): kexec_crash_loaded=$(loaded)"
+	crash
 	;;
 rebooted)
 	vmcore=absent

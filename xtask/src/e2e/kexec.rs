@@ -11,7 +11,10 @@
 //! A second guest loads a kexec (reboot) kernel with `kexec-load -l -c` (the
 //! classic `kexec_load`, every segment and the purgatory ours), checks `-S -l`
 //! and boots it with `kexec-load -e`; the new kernel must come up with our
-//! command line and no `/proc/vmcore`.
+//! command line and no `/proc/vmcore`. A third loads the crash kernel with
+//! `-c` and one initrd byte flipped after the digest was taken
+//! (`KEXEC_LOAD_CORRUPT_SEGMENT`), crashes, and our purgatory must say
+//! `purgatory: sha256 digest mismatch` instead of starting the kernel.
 
 use super::{SAY, Steps, initramfs, lines_after, wait, work_dir, x86_args};
 use crate::fixtures::guest::Vm;
@@ -48,6 +51,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut steps = Steps::new("guest-kexec");
     let result = run_steps(&mut steps, cpus).and_then(|(work, mut proof)| {
         proof.extend(reboot_steps(&mut steps, cpus)?);
+        proof.extend(corrupt_steps(&mut steps, cpus)?);
         Ok((work, proof))
     });
     steps.print();
@@ -151,6 +155,48 @@ fn reboot_steps(steps: &mut Steps, cpus: u32) -> Result<Vec<String>> {
     })?;
     vm.wait_exit(std::time::Duration::from_secs(60))?;
     reboot_proof(&vm.console())
+}
+
+/// A crash load with a corrupted initrd; returns the purgatory's refusal line.
+fn corrupt_steps(steps: &mut Steps, cpus: u32) -> Result<Vec<String>> {
+    let (cache, kernel) = steps.time("fixtures (amd64 kernel)", super::fixture_kernel)?;
+    let image = cache.join(&kernel.image);
+    let tools = super::static_tools(&["kexec-load"])?;
+    let _lock = super::lock(steps, &cache)?;
+    let work = work_dir(&cache, "guest-kexec-corrupt")?;
+    let initrd = work.join("initramfs.cpio");
+    let capture = initramfs(&[], &[])?.finish();
+    let mut first = initramfs(&[("kexec-load", &tools.join("kexec-load"))], &[])?;
+    first.file("boot/vmlinuz", &std::fs::read(&image)?, 0o644);
+    first.file("boot/capture.cpio", &capture, 0o644);
+    std::fs::write(&initrd, first.finish())?;
+    let append = "console=ttyS0 no_timer_check crashkernel=256M panic=-1 kdumprs.e2e=corrupt";
+    let args = x86_args(&cache, &image, &initrd, RAM_MIB, cpus, append);
+    let mut vm = Vm::start("qemu-system-x86_64", &args, &work.join("console.txt"), None)?;
+    steps.time(
+        "kexec-load -c -p with a flipped initrd byte, sysrq-c",
+        || wait(&mut vm, "Kernel panic - not syncing", 300),
+    )?;
+    let refusal = steps.time("the purgatory refuses the corrupted segments", || {
+        wait(&mut vm, "purgatory: sha256 digest mismatch", 120)
+    })?;
+    // The purgatory halts; nothing after it may be a kernel booting.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let text = vm.console();
+    vm.kill();
+    if lines_after(&text, "Kernel panic - not syncing", 0)
+        .iter()
+        .any(|l| l.contains("Linux version"))
+    {
+        bail!("a kernel booted after the purgatory should have refused");
+    }
+    let mut out: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("KEXEC_LOAD_CORRUPT_SEGMENT") || l.contains("(corrupted initrd)"))
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    out.push(refusal.trim_end().to_string());
+    Ok(out)
 }
 
 /// The lines after `KEXEC-EXEC` that prove the new kernel is the one we loaded.

@@ -624,3 +624,44 @@ fn info(path: &Path, json: bool) -> Result<i32, Failure> {
     }
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lockdown_refusal_of_kexec_load_names_the_file_syscall() {
+        let root = std::env::temp_dir().join(format!("kexec-load-lockdown-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("sys/kernel/security")).unwrap();
+        let eperm = kexec_sys::Error::Syscall {
+            call: kexec_sys::Call::KexecLoad,
+            errno: 1,
+            kind: kexec_sys::ErrorKind::PermissionDenied,
+        };
+        std::fs::write(
+            root.join("sys/kernel/security/lockdown"),
+            "none [integrity] confidentiality\n",
+        )
+        .unwrap();
+        let msg = classic_error(&eperm, &KexecSysfs::new(&root));
+        assert!(
+            msg.contains("lockdown refuses kexec_load") && msg.contains("(-s)"),
+            "{msg}"
+        );
+        std::fs::write(
+            root.join("sys/kernel/security/lockdown"),
+            "[none] integrity confidentiality\n",
+        )
+        .unwrap();
+        let msg = classic_error(&eperm, &KexecSysfs::new(&root));
+        assert!(!msg.contains("lockdown refuses"), "{msg}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn addresses_read_as_kexec_tools_reads_them() {
+        assert_eq!(parse_addr("0x1000000"), Ok(0x100_0000));
+        assert_eq!(parse_addr("4096"), Ok(4096));
+        assert!(parse_addr("16M").is_err());
+    }
+}

@@ -298,7 +298,16 @@ fn load(
         || (syscall == SyscallChoice::Auto
             && (cli.elf32_core_headers || cli.mem_min.is_some() || cli.mem_max.is_some()));
     if cli.dry_run {
-        print!("{}", plan.describe());
+        if classic_first {
+            // The estimated placement is the file syscall's; the exact table follows.
+            for line in plan.describe().lines() {
+                if !line.starts_with("segment ") {
+                    println!("{line}");
+                }
+            }
+        } else {
+            print!("{}", plan.describe());
+        }
         if classic_first {
             let cplan = classic_plan(cli, sysfs, kind, &plan, initrd.as_deref())?;
             print!("{}", cplan.describe());

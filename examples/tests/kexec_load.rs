@@ -45,26 +45,132 @@ fn print_ckr_size_reads_the_crash_region() {
 }
 
 #[test]
-fn status_is_the_exit_code() {
+fn status_is_the_exit_code_as_kexec_8_says() {
+    // kexec(8): -S exits 1 when the crash kernel (with -l: the kexec kernel) is
+    // loaded and 0 when not; without -l it looks at the crash kernel.
     let root = fake_root("status1", "1\n");
-    assert_eq!(tool(&["-S", "-p", "--root", root.to_str().unwrap()]).0, 0);
+    let r = root.to_str().unwrap();
+    assert_eq!(tool(&["-S", "-p", "--root", r]).0, 1);
     assert_eq!(
-        tool(&["-S", "--root", root.to_str().unwrap()]).0,
+        tool(&["-S", "--root", r]).0,
         1,
+        "the crash kernel is the default"
+    );
+    assert_eq!(
+        tool(&["-S", "-l", "--root", r]).0,
+        0,
         "no kexec (reboot) kernel"
     );
     let root = fake_root("status0", "0\n");
-    assert_eq!(tool(&["-S", "-p", "--root", root.to_str().unwrap()]).0, 1);
+    assert_eq!(tool(&["-S", "-p", "--root", root.to_str().unwrap()]).0, 0);
 }
 
 #[test]
-fn the_classic_syscall_is_refused_plainly() {
-    let (code, _, err) = tool(&["-c", "-p", "/nonexistent"]);
+fn elf32_headers_need_the_classic_syscall() {
+    let (code, _, err) = tool(&["-s", "-p", "--elf32-core-headers", "/nonexistent"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ELF64") && err.contains("-c"), "{err}");
+    let (code, _, _) = tool(&[
+        "-c",
+        "-p",
+        "--elf32-core-headers",
+        "--elf64-core-headers",
+        "k",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(tool(&["-c", "-p", "--mem-min", "zz", "k"]).0, 2);
+}
+
+/// The sysfs files the classic plan reads: two CPUs' crash notes and VMCOREINFO.
+fn classic_root(name: &str) -> PathBuf {
+    let root = fake_root(name, "0\n");
+    for (cpu, addr) in [(0, "3fc18000"), (1, "3fd18000")] {
+        let d = root.join(format!("sys/devices/system/cpu/cpu{cpu}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("crash_notes"), format!("{addr}\n")).unwrap();
+        std::fs::write(d.join("crash_notes_size"), "432\n").unwrap();
+    }
+    std::fs::write(root.join("sys/kernel/vmcoreinfo"), "0x2a700000 1000\n").unwrap();
+    root
+}
+
+/// A synthetic 64-bit bzImage (protocol 2.15, 2 MiB alignment, 32 MiB init_size).
+fn bzimage(dir: &Path) -> PathBuf {
+    let mut img = vec![0u8; 0xa00 + 0x1000];
+    img[0x1f1] = 4;
+    img[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
+    img[0x201] = 0x6a;
+    img[0x202..0x206].copy_from_slice(b"HdrS");
+    img[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    img[0x211] = 1;
+    img[0x22c..0x230].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    img[0x230..0x234].copy_from_slice(&0x20_0000u32.to_le_bytes());
+    img[0x234] = 1;
+    img[0x236..0x238].copy_from_slice(&3u16.to_le_bytes());
+    img[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes());
+    img[0x260..0x264].copy_from_slice(&0x200_0000u32.to_le_bytes());
+    let p = dir.join("bzImage");
+    std::fs::write(&p, img).unwrap();
+    p
+}
+
+#[test]
+fn classic_dry_run_prints_the_segment_table() {
+    let root = classic_root("classic");
+    let k = bzimage(&root);
+    let (code, out, err) = tool(&[
+        "-c",
+        "-p",
+        "--dry-run",
+        "--root",
+        root.to_str().unwrap(),
+        "--append",
+        "console=ttyS0",
+        k.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("with kexec_load (KEXEC_ARCH_X86_64)"), "{out}");
+    for what in ["kernel", "elfcorehdr", "boot_params+cmdline", "purgatory"] {
+        assert!(
+            out.lines().any(|l| l.ends_with(what)),
+            "no {what} segment:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("  0x000000002e000000  "),
+        "kernel at the crash region's start:\n{out}"
+    );
+    assert!(out.contains("command line: elfcorehdr="), "{out}");
+    assert!(out.contains("PT_LOAD paddr=0x100000 "), "{out}");
+    assert_eq!(out.matches("PT_NOTE").count(), 3, "{out}");
+    // --mem-min past the region leaves no room.
+    let (code, _, err) = tool(&[
+        "-c",
+        "-p",
+        "--dry-run",
+        "--mem-min",
+        "0x3d000000",
+        "--root",
+        root.to_str().unwrap(),
+        k.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1);
-    assert!(err.contains("classic kexec_load syscall (-c)"), "{err}");
-    let (code, _, err) = tool(&["-p", "--elf32-core-headers", "/nonexistent"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("ELF32"), "{err}");
+    assert!(
+        err.contains("kernel") && err.contains("do not fit"),
+        "{err}"
+    );
+    // ELF32 headers on request.
+    let (code, out, err) = tool(&[
+        "-c",
+        "-p",
+        "--dry-run",
+        "--elf32-core-headers",
+        "--root",
+        root.to_str().unwrap(),
+        k.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Elf32"), "{out}");
 }
 
 #[test]

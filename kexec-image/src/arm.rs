@@ -127,6 +127,10 @@ impl ArmZImage {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(
+        clippy::cast_possible_truncation,
+        reason = "the test builders write small constants into header fields"
+    )]
     use super::*;
 
     pub(crate) fn build(len: usize) -> Vec<u8> {

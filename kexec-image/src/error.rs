@@ -103,6 +103,19 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A load plan cannot be made (no room, a limit exceeded, a missing fact).
+    #[error("{what} ({value:#x}): {reason}")]
+    Plan {
+        /// What was being planned.
+        what: &'static str,
+        /// The value concerned.
+        value: u64,
+        /// Why it cannot be planned.
+        reason: String,
+    },
+    /// The ELF core header could not be built.
+    #[error("elfcorehdr: {0}")]
+    CoreHeader(elfcorehdr::Error),
     /// A file under the root directory could not be read.
     #[error("{}: {source}", path.display())]
     Io {

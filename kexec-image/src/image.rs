@@ -684,6 +684,10 @@ pub fn loadable_kernel<'a>(data: &'a [u8], opts: &ParseOptions) -> Result<Loadab
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::cast_possible_truncation,
+        reason = "the test builders write small constants into header fields"
+    )]
     use super::*;
     use crate::testutil::{gzip, xz, zstd};
     use proptest::prelude::*;

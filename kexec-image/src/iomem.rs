@@ -70,7 +70,7 @@ fn parse_line(line: &str, n: usize) -> Result<(usize, Resource)> {
     };
     let body = line.trim_start_matches(' ');
     let indent = line.len() - body.len();
-    if !indent.is_multiple_of(2) {
+    if indent % 2 != 0 {
         return Err(err("indent is not a multiple of two spaces"));
     }
     let (range, name) = body

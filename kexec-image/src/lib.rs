@@ -12,6 +12,7 @@ mod testutil;
 pub mod arch;
 pub mod arm;
 pub mod arm64;
+pub mod classic;
 pub mod compress;
 pub mod elf;
 pub mod image;
@@ -25,6 +26,8 @@ pub mod x86;
 
 pub use arch::{Arch, Endian};
 pub use compress::Compression;
+/// The ELF core crate the classic plan builds its elfcorehdr with.
+pub use elfcorehdr;
 pub use error::{Error, Result};
 pub use image::{
     Fact, FactValue, Format, Header, KernelImage, Loadable, ParseOptions, loadable_kernel, probe,

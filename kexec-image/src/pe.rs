@@ -249,6 +249,10 @@ impl Zboot {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(
+        clippy::cast_possible_truncation,
+        reason = "the test builders write small constants into header fields"
+    )]
     use super::*;
 
     /// A PE32+ image with the given sections (name, contents), optionally zboot.

@@ -333,16 +333,32 @@ pub fn plan<'a>(req: &LoadRequest<'a>, memory: Option<&Iomem>) -> Result<LoadPla
                 name: "format",
                 ok: r.is_ok(),
                 detail: match r {
-                    Ok(()) => format!("kexec_file_load on {} accepts {}", req.host_arch, image.format()),
+                    Ok(()) => format!(
+                        "kexec_file_load on {} accepts {}",
+                        req.host_arch,
+                        image.format()
+                    ),
                     Err(e) => e,
                 },
             });
         }
-        _ => checks.push(Check {
-            name: "format",
-            ok: false,
-            detail: "kexec_load needs segments, boot data and purgatory built in user space; this plan covers kexec_file_load only".into(),
-        }),
+        _ => {
+            let r = match (req.host_arch, &image.header) {
+                (Arch::X86_64, Header::BzImage(_)) => crate::classic::accepts(&loadable.kernel),
+                (host, _) => Err(format!(
+                    "kexec-load builds kexec_load segments for x86_64 bzImages only, not {} on {host}",
+                    image.format()
+                )),
+            };
+            checks.push(Check {
+                name: "format",
+                ok: r.is_ok(),
+                detail: match r {
+                    Ok(()) => "kexec_load: segments, boot_params and purgatory built in user space (see the segment table)".into(),
+                    Err(e) => e,
+                },
+            });
+        }
     }
     match signature_present(&image, &loadable.kernel) {
         Some(true) => checks.push(Check {
@@ -376,15 +392,13 @@ pub fn plan<'a>(req: &LoadRequest<'a>, memory: Option<&Iomem>) -> Result<LoadPla
         .map(|i| i.len() as u64)
         .or_else(|| loadable.embedded_initrd.as_ref().map(|i| i.len() as u64));
     let mut cmdline = req.cmdline.clone();
-    if cmdline.is_empty()
-        && let Some(c) = &loadable.embedded_cmdline
-    {
-        cmdline = c.clone();
+    if cmdline.is_empty() {
+        if let Some(c) = &loadable.embedded_cmdline {
+            cmdline = c.clone();
+        }
     }
     let on_crash = req.kind == LoadKind::Crash;
-    if let Some(a) = arch
-        && let Some(limit) = cmdline_limit(a, &image)
-    {
+    if let Some((a, limit)) = arch.and_then(|a| cmdline_limit(a, &image).map(|l| (a, l))) {
         // The kernel appends "elfcorehdr=0x<addr> " (x86) or passes it in
         // the DT; reserve room for the x86 form on crash loads.
         let extra = if on_crash && a == Arch::X86_64 { 30 } else { 0 };

@@ -102,6 +102,10 @@ impl S390Image {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(
+        clippy::cast_possible_truncation,
+        reason = "the test builders write small constants into header fields"
+    )]
     use super::*;
 
     pub(crate) fn build(max_cmdline: u64) -> Vec<u8> {

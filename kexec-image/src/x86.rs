@@ -281,6 +281,10 @@ impl BzImage {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(
+        clippy::cast_possible_truncation,
+        reason = "the test builders write small constants into header fields"
+    )]
     use super::*;
 
     /// A synthetic 64-bit bzImage: 4 setup sectors, a payload of `payload` bytes.

@@ -6,6 +6,10 @@
 //! fact list is compared with a golden JSON file per kernel package version
 //! (`tests/golden/`); `KEXEC_IMAGE_UPDATE_GOLDEN=1` rewrites them.
 #![cfg(feature = "fixture-tests")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "offsets and counts of the fixture kernels are small"
+)]
 
 use std::path::{Path, PathBuf};
 

@@ -148,7 +148,8 @@ fn file_readelf_and_xz_agree() {
                     unreachable!()
                 };
                 let p = b.payload.unwrap();
-                let body = &data[p.offset as usize..(p.offset + p.length) as usize];
+                let at = |v: u64| usize::try_from(v).unwrap();
+                let body = &data[at(p.offset)..at(p.offset + p.length)];
                 let reference = run("xz", &["-dc", "--single-stream"], Some(body));
                 let ours = b.decompress_payload(&data, 1 << 30).unwrap();
                 assert!(

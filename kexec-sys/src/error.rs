@@ -183,6 +183,14 @@ pub enum Error {
         /// The value.
         value: u64,
     },
+    /// A network interface could not be taken down before `reboot(LINUX_REBOOT_CMD_KEXEC)`.
+    #[error("taking network interface {name:?} down failed with errno {errno}")]
+    Interface {
+        /// The interface (empty when the socket could not be opened).
+        name: String,
+        /// The raw errno.
+        errno: i32,
+    },
     /// A sysfs file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -16,7 +16,8 @@ pub use flags::{KexecFileFlags, KexecLoadFlags};
 #[cfg(unix)]
 pub use load::kexec_file_load;
 pub use load::{
-    Segment, check_segments, kexec_file_unload, kexec_load, kexec_unload, reboot_kexec,
+    Segment, check_segments, interfaces_down, kexec_file_unload, kexec_load, kexec_unload,
+    reboot_kexec, sync,
 };
 pub use sysfs::{CrashHotplug, CrashNotes, KexecStatus, KexecSysfs, Lockdown, VmcoreinfoLocation};
 pub use uapi::{Arch, KexecSegment, SyscallNumbers};

@@ -37,7 +37,7 @@ pub fn check_segments(segments: &[Segment<'_>]) -> Result<(), Error> {
         });
     }
     for (index, s) in segments.iter().enumerate() {
-        let bufsz = s.buf.len() as u64;
+        let bufsz = u64::try_from(s.buf.len()).unwrap_or(u64::MAX);
         if bufsz > s.memsz {
             return Err(Error::SegmentBufferTooLarge {
                 index,
@@ -227,6 +227,66 @@ fn load_raw(entry: u64, segments: &[Segment<'_>], flags: KexecLoadFlags) -> Resu
         Call::KexecLoad,
         flags.contains(KexecLoadFlags::ON_CRASH),
     )
+}
+
+/// Writes cached file data to disk (`sync(2)`), as kexec-tools does before `-e`.
+pub fn sync() {
+    #[cfg(target_os = "linux")]
+    crate::syscall::sync_checked();
+}
+
+/// Takes every network interface but `lo` (and alias names with `:`) down, as
+/// kexec-tools' `ifdown()` does before `kexec -e`, so that no device does DMA into
+/// memory the new kernel is about to own. Interfaces are listed from
+/// `/sys/class/net`; ones named `shaper*` go first, as kexec-tools orders them.
+/// Returns the interfaces taken down; stops at the first failure.
+pub fn interfaces_down() -> Result<Vec<String>, Error> {
+    interfaces_down_raw()
+}
+
+#[cfg(target_os = "linux")]
+fn interfaces_down_raw() -> Result<Vec<String>, Error> {
+    use std::os::fd::AsFd;
+    let dir = std::path::Path::new("/sys/class/net");
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io)? {
+        let e = e.map_err(io)?;
+        if let Some(n) = e.file_name().to_str() {
+            if n != "lo" && !n.contains(':') {
+                names.push(n.to_owned());
+            }
+        }
+    }
+    names.sort_by_key(|n| (!n.starts_with("shaper"), n.clone()));
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let sock = crate::syscall::ioctl_socket().map_err(|errno| Error::Interface {
+        name: String::new(),
+        errno,
+    })?;
+    for n in &names {
+        let c = std::ffi::CString::new(n.as_str()).map_err(|_| Error::Interface {
+            name: n.clone(),
+            errno: 22,
+        })?;
+        crate::syscall::interface_down_checked(sock.as_fd(), &c).map_err(|errno| {
+            Error::Interface {
+                name: n.clone(),
+                errno,
+            }
+        })?;
+    }
+    Ok(names)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn interfaces_down_raw() -> Result<Vec<String>, Error> {
+    Err(Error::Unsupported)
 }
 
 /// Jumps into the loaded kexec image with `reboot(LINUX_REBOOT_CMD_KEXEC)`.

@@ -28,8 +28,10 @@ pub unsafe fn kexec_load(
     flags: c_ulong,
 ) -> c_long {
     // SAFETY: the caller guarantees `segments` points to `nr_segments` valid
-    // segments whose buffers stay readable for the call; the kernel only reads
-    // through these pointers and copies the data.
+    // segments whose buffers stay readable for the call. kexec_load(2) says the
+    // kernel only reads them, during the call: "The kernel image defined by
+    // segments is copied from the calling process into previously reserved
+    // memory." Nothing keeps a pointer into our memory after the call returns.
     unsafe { libc::syscall(nr, entry, nr_segments, segments, flags) }
 }
 
@@ -64,8 +66,8 @@ pub unsafe fn kexec_file_load(
 /// have made the system ready for that.
 #[cfg(target_os = "linux")]
 pub unsafe fn reboot_kexec() -> c_int {
-    // The cast keeps the bit pattern 0x45584543, which is positive in i32.
-    let cmd = crate::uapi::LINUX_REBOOT_CMD_KEXEC as c_int;
+    // 0x45584543 is positive in i32, so the conversion cannot fail.
+    let cmd = c_int::try_from(crate::uapi::LINUX_REBOOT_CMD_KEXEC).unwrap_or(c_int::MAX);
     // SAFETY: `reboot` takes no pointers; the caller accepts that the process
     // (and the whole system) does not continue past a successful call.
     unsafe { libc::reboot(cmd) }
@@ -103,8 +105,8 @@ pub(crate) fn load_checked(
     segments: &[KexecSegment],
     flags: c_ulong,
 ) -> c_long {
-    // usize -> c_ulong is lossless on every Linux target (both are the word size).
-    let count = segments.len() as c_ulong;
+    // usize and c_ulong are both the word size on every Linux target.
+    let count = c_ulong::try_from(segments.len()).unwrap_or(c_ulong::MAX);
     // SAFETY: `segments` is a live slice of `count` initialised segments; the
     // caller (crate::load) builds each `buf`/`bufsz` from a borrowed `&[u8]`
     // that outlives this call, and the kernel only reads through them.
@@ -118,4 +120,80 @@ pub(crate) fn reboot_kexec_checked() -> c_int {
     // SAFETY: no memory is passed; replacing the running system is exactly what
     // the public `reboot_kexec` documents and its caller requests.
     unsafe { reboot_kexec() }
+}
+
+/// `sync(2)`: commits the page cache to disk before `reboot(LINUX_REBOOT_CMD_KEXEC)`.
+#[cfg(target_os = "linux")]
+pub(crate) fn sync_checked() {
+    // SAFETY: sync(2) takes no arguments; its man page: "sync() causes all pending
+    // modifications to filesystem metadata and cached file data to be written to the
+    // underlying filesystems." and "sync() is always successful."
+    unsafe { libc::sync() }
+}
+
+/// Takes the network interface `name` down (clears `IFF_UP` with `SIOCGIFFLAGS` /
+/// `SIOCSIFFLAGS` on `sock`), as kexec-tools' `ifdown()` does before `-e`. Returns
+/// the errno on failure.
+#[cfg(target_os = "linux")]
+pub(crate) fn interface_down_checked(
+    sock: std::os::fd::BorrowedFd<'_>,
+    name: &core::ffi::CStr,
+) -> Result<(), i32> {
+    use std::os::fd::AsRawFd;
+    let bytes = name.to_bytes();
+    if bytes.len() >= libc::IFNAMSIZ {
+        return Err(libc::ENAMETOOLONG);
+    }
+    // ifreq is plain data; all zeroes is a valid value.
+    let mut req = libc::ifreq {
+        ifr_name: [0; libc::IFNAMSIZ],
+        ifr_ifru: libc::__c_anonymous_ifr_ifru { ifru_flags: 0 },
+    };
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = c_char::from_ne_bytes([*src]);
+    }
+    let fd = sock.as_raw_fd();
+    let last = || std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    // SAFETY: netdevice(7): "Linux supports some standard ioctls to configure network
+    // devices. They can be used on any socket's file descriptor regardless of the family
+    // or type. Most of them pass an ifreq structure"; SIOCGIFFLAGS writes the flags into
+    // `req`, a live, initialised ifreq we own, with a NUL-terminated name.
+    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(last());
+    }
+    // SAFETY: reading the union field SIOCGIFFLAGS just filled (netdevice(7):
+    // "SIOCGIFFLAGS, SIOCSIFFLAGS Get or set the active flag word of the device.
+    // ifr_flags contains a bit mask").
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    let up = c_short_flag(libc::IFF_UP);
+    if flags & up == 0 {
+        return Ok(());
+    }
+    req.ifr_ifru.ifru_flags = flags & !up;
+    // SAFETY: as above; SIOCSIFFLAGS only reads `req`, which stays live for the call.
+    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(last());
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn c_short_flag(flag: c_int) -> libc::c_short {
+    libc::c_short::try_from(flag).unwrap_or(0)
+}
+
+/// A socket for the interface ioctls: `AF_NETLINK`/`SOCK_DGRAM`, as kexec-tools opens.
+#[cfg(target_os = "linux")]
+pub(crate) fn ioctl_socket() -> Result<std::os::fd::OwnedFd, i32> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) takes no pointers ("On success, a file descriptor for the new
+    // socket is returned.  On error, -1 is returned").
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    // SAFETY: `fd` is a descriptor socket(2) just returned; nothing else owns it
+    // (OwnedFd::from_raw_fd: "The resource pointed to by fd must be open and suitable
+    // for assuming ownership").
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }

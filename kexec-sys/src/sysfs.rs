@@ -301,6 +301,74 @@ impl KexecSysfs {
         }
     }
 
+    /// The ACPI RSDP address the firmware gave the running kernel, where kexec-tools
+    /// looks for it: `acpi_rsdp_addr` (offset 0x70) of `/sys/kernel/boot_params/data`,
+    /// else the `ACPI20=` or `ACPI=` line of `/sys/firmware/efi/systab`. `None` when
+    /// neither has one (on BIOS machines the new kernel scans for it itself).
+    pub fn acpi_rsdp(&self) -> Result<Option<u64>, Error> {
+        let path = self.path("sys/kernel/boot_params/data");
+        match std::fs::read(&path) {
+            Ok(data) => {
+                if let Some(b) = data.get(0x70..0x78) {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(b);
+                    let v = u64::from_le_bytes(a);
+                    if v != 0 {
+                        return Ok(Some(v));
+                    }
+                }
+            }
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io { path, source });
+            }
+            Err(_) => {}
+        }
+        let Some((p, t)) = self.read_optional("sys/firmware/efi/systab")? else {
+            return Ok(None);
+        };
+        for line in t.lines() {
+            let v = line
+                .strip_prefix("ACPI20=")
+                .or_else(|| line.strip_prefix("ACPI="));
+            if let Some(v) = v {
+                return Self::parsed(p, v, parse_hex).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The running kernel's `_text` and `_end` virtual addresses from
+    /// `/proc/kallsyms`, for the elfcorehdr's kernel text header. `None` when the file
+    /// is missing or shows zeros (`kptr_restrict`, not root).
+    pub fn kernel_text_symbols(&self) -> Result<Option<(u64, u64)>, Error> {
+        let Some((_, t)) = self.read_optional("proc/kallsyms")? else {
+            return Ok(None);
+        };
+        let (mut text, mut end) = (None, None);
+        for line in t.lines() {
+            let mut w = line.split_ascii_whitespace();
+            let (Some(addr), Some(_), Some(name), None) = (w.next(), w.next(), w.next(), w.next())
+            else {
+                continue;
+            };
+            let slot = match name {
+                "_text" => &mut text,
+                "_end" => &mut end,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = u64::from_str_radix(addr, 16).ok();
+            }
+            if text.is_some() && end.is_some() {
+                break;
+            }
+        }
+        Ok(match (text, end) {
+            (Some(a), Some(b)) if a != 0 && b > a => Some((a, b)),
+            _ => None,
+        })
+    }
+
     /// Everything `kexec-load -S` needs in one read.
     pub fn status(&self) -> Result<KexecStatus, Error> {
         Ok(KexecStatus {

@@ -133,7 +133,9 @@ fn arch_values_match_header() {
 #[test]
 fn values_match_libc() {
     use libc::c_int;
-    let same = |ours: u32, theirs: c_int| assert_eq!(ours, theirs as u32);
+    // The same bit pattern: libc types these as c_int, KEXEC_ARCH_MASK is negative there.
+    let same =
+        |ours: u32, theirs: c_int| assert_eq!(ours, u32::from_ne_bytes(theirs.to_ne_bytes()));
     same(KEXEC_ON_CRASH, libc::KEXEC_ON_CRASH);
     same(KEXEC_PRESERVE_CONTEXT, libc::KEXEC_PRESERVE_CONTEXT);
     same(KEXEC_ARCH_MASK, libc::KEXEC_ARCH_MASK);

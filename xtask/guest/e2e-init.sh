@@ -13,7 +13,18 @@
 #             (kdumprs.marker=TEXT) before the crash
 #   capture   (the capture kernel of cycle) run vmcore-capture -l -d 31,
 #             -z -d 1 and -F -d 31 (stdout) from /proc/vmcore into files on
-#             the ext4 disk /dev/vda, then power off
+#             the ext4 disk /dev/vda, copy the head of /proc/vmcore (its ELF
+#             and program headers) there too, then power off
+#   reboot    load a kexec kernel with kexec-load -l -c (kexec_load, our
+#             segments and purgatory), check -S -l, and boot it with -e
+#   rebooted  (the kernel -e started) say so, then power off
+#   corrupt   load the crash kernel with -c and one initrd byte flipped after
+#             the digest (KEXEC_LOAD_CORRUPT_SEGMENT), then crash: the purgatory
+#             must refuse to start the capture kernel
+# kdumprs.kexec=file|classic picks the load syscall of kexec and cycle: file
+# loads with -s; classic first shows -a falling back to kexec_load on an image
+# the file syscall refuses (/boot/vmlinuz-no4g, XLF_CAN_BE_LOADED_ABOVE_4G
+# cleared by the host), then prints the -c --dry-run plan and loads with -c.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /mnt
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -23,10 +34,12 @@ export PATH=/bin:/sbin
 
 mode=none
 marker=KDUMP-RS-E2E-MARKER
+kexec=file
 for word in $(cat /proc/cmdline); do
 	case "$word" in
 	kdumprs.e2e=*) mode=${word#*=} ;;
 	kdumprs.marker=*) marker=${word#*=} ;;
+	kdumprs.kexec=*) kexec=${word#*=} ;;
 	esac
 done
 
@@ -46,9 +59,9 @@ kdc() {
 	say "kdump-config status --json $1 kexec-load -p: $(grep -E '"(crash_loaded|kexec_crash_size|reserved_total)"' /tmp/kdc-"$1".json | tr -d ' \n')"
 }
 
-# The capture kernel's command line (kexec_file_load appends elfcorehdr=).
-capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=check"
-[ "$mode" = cycle ] && capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=capture kdumprs.marker=$marker"
+# The capture kernel's command line (the loader adds elfcorehdr=).
+capture_append="console=ttyS0 no_timer_check irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=check"
+[ "$mode" = cycle ] && capture_append="console=ttyS0 no_timer_check irqpoll nr_cpus=1 reset_devices panic=-1 kdumprs.e2e=capture kdumprs.marker=$marker"
 
 load_modules() {
 	[ -f /modules.order ] || return 0
@@ -59,29 +72,52 @@ load_modules() {
 	while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 }
 
+# kexec(8): -S exits 1 when the crash kernel is loaded, 0 when not.
 arm_kdump() {
-	say "kernel $(uname -r), $(nproc) CPUs, crash kernel size $(cat /sys/kernel/kexec_crash_size)"
+	say "kernel $(uname -r), $(nproc) CPUs, crash kernel size $(cat /sys/kernel/kexec_crash_size), load syscall $kexec"
 	kexec-load -S -p
 	rc=$?
 	say "kexec-load -S -p before loading: exit $rc"
-	[ $rc = 1 ] || fail "kexec-load -S -p said loaded (exit $rc) before any load"
-	kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
-		fail "kexec-load -p (exit $?)"
-	say "kexec-load -p: kexec_crash_loaded=$(loaded)"
+	[ $rc = 0 ] || fail "kexec-load -S -p said loaded (exit $rc) before any load"
+	if [ "$kexec" = classic ]; then
+		# No -d: KEXEC_FILE_DEBUG is unknown before Linux 6.8 and would itself make
+		# kexec_file_load fail with EINVAL; the refusal must be the image's. No
+		# initrd: without XLF_CAN_BE_LOADED_ABOVE_4G it must lie below
+		# initrd_addr_max (2 GiB), and the 4 GiB guest's crash region is above that
+		# (the plan refuses it rightly); this load is unloaded again, never booted.
+		kexec-load -p -a /boot/vmlinuz-no4g --append="$capture_append" \
+			>/tmp/auto.out 2>/tmp/auto.err || fail "kexec-load -p -a (exit $?): $(tail -3 /tmp/auto.err)"
+		grep 'falling back to kexec_load' /tmp/auto.err | sed 's/^/KDUMP-RS-E2E: -a: /'
+		grep -q 'errno 8 (BadImage).*falling back to kexec_load' /tmp/auto.err ||
+			fail "kexec-load -a did not fall back to kexec_load on ENOEXEC: $(tail -3 /tmp/auto.err)"
+		say "kexec-load -p -a (fallback): kexec_crash_loaded=$(loaded)"
+	else
+		kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
+			fail "kexec-load -p (exit $?)"
+		say "kexec-load -p: kexec_crash_loaded=$(loaded)"
+	fi
 	[ "$(loaded)" = 1 ] || fail "kexec_crash_loaded is $(loaded) after kexec-load -p"
 	kexec-load -S -p
 	rc=$?
 	say "kexec-load -S -p after loading: exit $rc"
-	[ $rc = 0 ] || fail "kexec-load -S -p exit $rc with a crash kernel loaded"
+	[ $rc = 1 ] || fail "kexec-load -S -p exit $rc with a crash kernel loaded"
 	kexec-load -u -p || fail "kexec-load -u -p (exit $?)"
 	say "kexec-load -u -p: kexec_crash_loaded=$(loaded)"
 	[ "$(loaded)" = 0 ] || fail "kexec_crash_loaded is $(loaded) after kexec-load -u -p"
 	kexec-load -S -p
 	rc=$?
 	say "kexec-load -S -p after unloading: exit $rc"
-	[ $rc = 1 ] || fail "kexec-load -S -p exit $rc after unloading"
-	kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
-		fail "kexec-load -p again (exit $?)"
+	[ $rc = 0 ] || fail "kexec-load -S -p exit $rc after unloading"
+	if [ "$kexec" = classic ]; then
+		kexec-load -c -p --dry-run /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" \
+			>/tmp/plan.txt 2>/tmp/plan.err || fail "kexec-load -c -p --dry-run (exit $?): $(tail -3 /tmp/plan.err)"
+		sed 's/^/KDUMP-RS-E2E: plan: /' /tmp/plan.txt
+		kexec-load -c -p /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" 2>/tmp/load.err ||
+			fail "kexec-load -c -p (exit $?): $(tail -3 /tmp/load.err)"
+	else
+		kexec-load -p -s /boot/vmlinuz --initrd=/boot/capture.cpio --append="$capture_append" ||
+			fail "kexec-load -p again (exit $?)"
+	fi
 	say "kexec-load -p again: kexec_crash_loaded=$(loaded)"
 	[ "$(loaded)" = 1 ] || fail "kexec_crash_loaded is $(loaded) after loading again"
 }
@@ -113,6 +149,37 @@ ckboot)
 	sed 's/^/KDUMP-RS-E2E: iomem: /' /proc/iomem
 	say "kexec_crash_size=$(cat /sys/kernel/kexec_crash_size)"
 	say "CKBOOT-DONE"
+	poweroff -f
+	;;
+reboot)
+	say "kernel $(uname -r), $(nproc) CPUs, before kexec-load -e"
+	kexec-load -S -l
+	rc=$?
+	say "kexec-load -S -l before loading: exit $rc"
+	[ $rc = 0 ] || fail "kexec-load -S -l said loaded (exit $rc) before any load"
+	kexec-load -l -c /boot/vmlinuz --initrd=/boot/capture.cpio \
+		--append="console=ttyS0 no_timer_check panic=-1 kdumprs.e2e=rebooted" 2>/tmp/l.err ||
+		fail "kexec-load -l -c (exit $?): $(tail -3 /tmp/l.err)"
+	kexec-load -S -l
+	rc=$?
+	say "kexec-load -l -c: kexec_loaded=$(cat /sys/kernel/kexec_loaded), -S -l exit $rc"
+	[ $rc = 1 ] || fail "kexec-load -S -l exit $rc with a kexec kernel loaded"
+	say "KEXEC-EXEC"
+	kexec-load -e
+	fail "kexec-load -e returned (exit $?)"
+	;;
+corrupt)
+	KEXEC_LOAD_CORRUPT_SEGMENT=initrd kexec-load -c -p /boot/vmlinuz --initrd=/boot/capture.cpio \
+		--append="$capture_append" 2>/tmp/c.err || fail "kexec-load -c -p (exit $?): $(tail -3 /tmp/c.err)"
+	sed 's/^/KDUMP-RS-E2E: /' /tmp/c.err
+	say "kexec-load -c -p (corrupted initrd): kexec_crash_loaded=$(loaded)"
+	crash
+	;;
+rebooted)
+	vmcore=absent
+	[ -e /proc/vmcore ] && vmcore=present
+	say "rebooted by kexec-load -e into $(uname -r); /proc/vmcore $vmcore"
+	say "REBOOTED"
 	poweroff -f
 	;;
 cycle)
@@ -158,6 +225,7 @@ capture)
 	vmcore-capture -F -d 31 /proc/vmcore > /mnt/dump-F-d31.flat || fail "vmcore-capture -F -d 31 (exit $?)"
 	t3=$(cut -d. -f1 /proc/uptime)
 	say "vmcore-capture -F -d 31 > stdout: $(stat -c %s /mnt/dump-F-d31.flat) bytes in $((t3 - t2)) s"
+	head -c 65536 /proc/vmcore > /mnt/vmcore-head.bin || fail "copying the head of /proc/vmcore"
 	umount /mnt || fail "unmounting the dump disk"
 	sync
 	say "CAPTURED"

@@ -3,7 +3,11 @@
 //!
 //! One cycle: `crashkernel recommend` picks the reservation for the guest's
 //! RAM; the first kernel boots with it; `kexec-load -p` arms kdump (with the
-//! status/unload/reload checks of `guest-kexec`); the init writes a marker
+//! status/unload/reload checks of `guest-kexec`), through `kexec_file_load`
+//! (`-s`) or, in the classic cycles, through `kexec_load` (`-c`: every
+//! segment, the elfcorehdr and the purgatory are ours; before that `-a` must
+//! fall back to `kexec_load` on an image whose header the file syscall
+//! refuses); the init writes a marker
 //! into the page cache (a file on the rootfs tmpfs) and into its own
 //! anonymous memory (a shell variable), and crashes with sysrq-c. The
 //! capture kernel runs `vmcore-capture -l -d 31`, `-z -d 1` and `-F -d 31`
@@ -20,7 +24,11 @@
 //!   pages left out), holds both markers; the `-d 31` dump, converted the
 //!   same way, holds no anonymous marker;
 //! - the `-F` stream rebuilt with `vmcore-capture -R` gives the same kernel
-//!   log as the `-l` dump.
+//!   log as the `-l` dump;
+//! - classic cycles: the capture kernel's command line has our
+//!   `elfcorehdr=<KiB>K`, and the `PT_LOAD` headers of its `/proc/vmcore` are
+//!   exactly those of the elfcorehdr the guest's `kexec-load -c -p --dry-run`
+//!   printed.
 
 use super::{SAY, Steps, initramfs, lines_after, wait, work_dir, x86_args};
 use crate::fixtures::guest::{self, Vm};
@@ -32,38 +40,65 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const USAGE: &str = "usage: cargo xtask e2e [--matrix full|small] [--keep]
+const USAGE: &str =
+    "usage: cargo xtask e2e [--matrix full|small] [--load file|classic] [--ram MIB] [--keep]
        cargo xtask demo
 
 e2e runs the crash-and-capture cycle for each guest of the matrix
-(full: 1 GiB and 4 GiB, 1 and 2 vCPUs; small: 1 GiB with 2 vCPUs and
-4 GiB with 1 vCPU) and checks every dump on the host. --keep keeps the
+(full: 1 GiB and 4 GiB, 1 and 2 vCPUs, the 1-vCPU guests loading with the
+classic kexec_load, the others with kexec_file_load; small: 1 GiB with
+2 vCPUs through kexec_file_load and 4 GiB with 1 vCPU through kexec_load)
+and checks every dump on the host. --load and --ram run only the matrix's
+guests with that load syscall or RAM size. --keep keeps the
 -d 1 dump and the ELF conversions. demo runs one narrated cycle.
 ";
+
+/// How the guest loads the capture kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// `kexec-load -s`: `kexec_file_load`.
+    File,
+    /// `kexec-load -a` falling back, then `-c`: `kexec_load` with our segments.
+    Classic,
+}
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Load::File => "file",
+            Load::Classic => "classic",
+        }
+    }
+}
 
 /// One guest of the matrix.
 #[derive(Debug, Clone, Copy)]
 pub struct Guest {
     pub ram_mib: u64,
     pub cpus: u32,
+    pub load: Load,
 }
 
 const FULL: [Guest; 4] = [
     Guest {
         ram_mib: 1024,
         cpus: 1,
+        load: Load::Classic,
     },
     Guest {
         ram_mib: 1024,
         cpus: 2,
+        load: Load::File,
     },
     Guest {
         ram_mib: 4096,
         cpus: 1,
+        load: Load::Classic,
     },
     Guest {
         ram_mib: 4096,
         cpus: 2,
+        load: Load::File,
     },
 ];
 
@@ -71,10 +106,12 @@ const SMALL: [Guest; 2] = [
     Guest {
         ram_mib: 1024,
         cpus: 2,
+        load: Load::File,
     },
     Guest {
         ram_mib: 4096,
         cpus: 1,
+        load: Load::Classic,
     },
 ];
 
@@ -119,6 +156,8 @@ struct Outcome {
 pub fn run_e2e(args: &[String]) -> Result<()> {
     let mut matrix: &[Guest] = &FULL;
     let mut keep = false;
+    let mut only_load = None;
+    let mut only_ram = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -130,6 +169,20 @@ pub fn run_e2e(args: &[String]) -> Result<()> {
                 }
             }
             "--keep" => keep = true,
+            "--load" => {
+                only_load = match it.next().map(String::as_str) {
+                    Some("file") => Some(Load::File),
+                    Some("classic") => Some(Load::Classic),
+                    other => bail!("--load takes file or classic, not {other:?}\n{USAGE}"),
+                }
+            }
+            "--ram" => {
+                only_ram = Some(
+                    it.next()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .with_context(|| format!("--ram takes MiB\n{USAGE}"))?,
+                )
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return Ok(());
@@ -142,8 +195,17 @@ pub fn run_e2e(args: &[String]) -> Result<()> {
         let kit = kit(&mut steps)?;
         let _lock = super::lock(&mut steps, &kit.cache)?;
         let mut out = Vec::new();
-        for g in matrix {
-            out.push(cycle(&kit, *g, &mut steps, false, keep)?);
+        let chosen: Vec<Guest> = matrix
+            .iter()
+            .filter(|g| only_load.is_none_or(|l| l == g.load))
+            .filter(|g| only_ram.is_none_or(|r| r == g.ram_mib))
+            .copied()
+            .collect();
+        if chosen.is_empty() {
+            bail!("no guest of the matrix matches --load/--ram");
+        }
+        for g in chosen {
+            out.push(cycle(&kit, g, &mut steps, false, keep)?);
         }
         Ok(out)
     })();
@@ -151,8 +213,11 @@ pub fn run_e2e(args: &[String]) -> Result<()> {
     let outcomes = result?;
     for o in &outcomes {
         eprintln!(
-            "\ne2e: {} MiB, {} vCPU, {}: passed",
-            o.guest.ram_mib, o.guest.cpus, o.crashkernel
+            "\ne2e: {} MiB, {} vCPU, {}, {} load: passed",
+            o.guest.ram_mib,
+            o.guest.cpus,
+            o.crashkernel,
+            o.guest.load.name()
         );
         for l in &o.proof {
             eprintln!("  {l}");
@@ -185,6 +250,7 @@ pub fn run_demo(args: &[String]) -> Result<()> {
             Guest {
                 ram_mib: 1024,
                 cpus: 2,
+                load: Load::File,
             },
             &mut steps,
             true,
@@ -260,7 +326,7 @@ fn marker(g: Guest) -> String {
 }
 
 fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> Result<Outcome> {
-    let name = format!("{}M-{}cpu", g.ram_mib, g.cpus);
+    let name = format!("{}M-{}cpu-{}", g.ram_mib, g.cpus, g.load.name());
     let tag = |s: &str| format!("{name}: {s}");
     let say = |s: &str| {
         if narrate {
@@ -319,7 +385,11 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
             ],
             &[],
         )?;
-        first.file("boot/vmlinuz", &std::fs::read(&kit.image)?, 0o644);
+        let image = std::fs::read(&kit.image)?;
+        if g.load == Load::Classic {
+            first.file("boot/vmlinuz-no4g", &no_above_4g(&image)?, 0o644);
+        }
+        first.file("boot/vmlinuz", &image, 0o644);
         first.file("boot/capture.cpio", &capture, 0o644);
         std::fs::write(&initrd, first.finish())?;
         // Room for the -d 1 dump of every page plus the two small ones.
@@ -339,8 +409,10 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
          (anonymous), then crashes the kernel with `echo c > /proc/sysrq-trigger`.",
         g.ram_mib, g.cpus
     ));
-    let append =
-        format!("console=ttyS0 {crashkernel} panic=-1 kdumprs.e2e=cycle kdumprs.marker={marker}");
+    let append = format!(
+        "console=ttyS0 no_timer_check {crashkernel} panic=-1 kdumprs.e2e=cycle kdumprs.kexec={} kdumprs.marker={marker}",
+        g.load.name()
+    );
     let mut args = x86_args(&kit.cache, &kit.image, &initrd, g.ram_mib, g.cpus, &append);
     args.extend([
         "-drive".into(),
@@ -392,7 +464,12 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
 
     let files = steps.time(&tag("copy the dumps out (debugfs)"), || {
         let mut out = Vec::new();
-        for f in ["dump-l-d31.kdump", "dump-z-d1.kdump", "dump-F-d31.flat"] {
+        for f in [
+            "dump-l-d31.kdump",
+            "dump-z-d1.kdump",
+            "dump-F-d31.flat",
+            "vmcore-head.bin",
+        ] {
             let dst = work.join(f);
             crate::cmd::run(
                 Command::new("debugfs")
@@ -410,6 +487,13 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
         Ok(out)
     })?;
     let (l31, z1, flat) = (&files[0], &files[1], &files[2]);
+    if g.load == Load::Classic {
+        let line = steps.time(&tag("/proc/vmcore PT_LOADs = our elfcorehdr"), || {
+            classic_checks(&text, &std::fs::read(&files[3])?)
+        })?;
+        eprintln!("e2e: {line}");
+        proof.push(line);
+    }
 
     say(
         "Step 4. Back on the host: read the kernel log out of the dump with our `vmcore-dmesg`,\n\
@@ -465,7 +549,7 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
         if ip_value < 0xffff_8000_0000_0000 {
             bail!("the panicking CPU's ip {ip} is not a kernel address");
         }
-        if index >= u64::from(g.cpus) || cpus != g.cpus as usize {
+        if index >= u64::from(g.cpus) || u64::try_from(cpus).ok() != Some(u64::from(g.cpus)) {
             bail!(
                 "panic CPU {index} of {cpus} saved CPUs in a {}-vCPU guest",
                 g.cpus
@@ -561,6 +645,85 @@ fn cycle(kit: &Kit, g: Guest, steps: &mut Steps, narrate: bool, keep: bool) -> R
         dump: l31.clone(),
         log_tail: lines[from..].iter().map(|l| l.to_string()).collect(),
     })
+}
+
+/// A copy of the bzImage with `XLF_CAN_BE_LOADED_ABOVE_4G` (bit 1 of `xloadflags`
+/// at 0x236, `Documentation/arch/x86/boot.rst`) cleared: `kexec_file_load`'s
+/// `bzImage64_probe` refuses it with ENOEXEC, `kexec_load` does not care.
+fn no_above_4g(image: &[u8]) -> Result<Vec<u8>> {
+    let mut out = image.to_vec();
+    let b = out
+        .get_mut(0x236)
+        .context("bzImage shorter than its setup header")?;
+    *b &= !2;
+    Ok(out)
+}
+
+/// The `PT_LOAD` lines of a program header table, in the form `kexec-load
+/// --dry-run` prints them.
+fn load_lines(phdrs: impl Iterator<Item = elfcorehdr::ProgramHeader>) -> Vec<String> {
+    phdrs
+        .filter(|p| p.is_load())
+        .map(|p| {
+            format!(
+                "PT_LOAD paddr={:#x} vaddr={:#x} filesz={:#x} memsz={:#x}",
+                p.paddr, p.vaddr, p.filesz, p.memsz
+            )
+        })
+        .collect()
+}
+
+/// The classic cycle's own checks: `-a` fell back, the capture kernel's command line
+/// has our `elfcorehdr=<KiB>K` at the plan's address, and `/proc/vmcore`'s `PT_LOAD`s
+/// are the plan's. Returns the proof line.
+fn classic_checks(console: &str, vmcore_head: &[u8]) -> Result<String> {
+    let plan_prefix = format!("{SAY}plan: ");
+    let plan: Vec<&str> = console
+        .lines()
+        .filter_map(|l| l.strip_prefix(&plan_prefix))
+        .collect();
+    if !console.contains(&format!("{SAY}-a: ")) {
+        bail!("the guest did not show kexec-load -a falling back to kexec_load");
+    }
+    let ours: Vec<String> = plan
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("PT_LOAD "))
+        .map(str::to_string)
+        .collect();
+    if ours.is_empty() {
+        bail!("the guest printed no PT_LOAD in its kexec-load -c --dry-run plan");
+    }
+    let addr = plan
+        .iter()
+        .find_map(|l| l.strip_prefix("elfcorehdr at "))
+        .and_then(|l| l.split(',').next())
+        .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        .context("the plan names no elfcorehdr address")?;
+    let after = lines_after(console, "Kernel panic - not syncing", 0);
+    let cmdline = after
+        .iter()
+        .find(|l| l.contains("Command line:"))
+        .context("no capture kernel command line")?;
+    let want = format!("elfcorehdr={}K", addr >> 10);
+    if !cmdline.split_ascii_whitespace().any(|w| w == want) {
+        bail!("the capture kernel's command line lacks {want}: {cmdline}");
+    }
+    let core = elfcorehdr::ElfCore::parse(vmcore_head)
+        .map_err(|e| anyhow::anyhow!("/proc/vmcore head: {e}"))?;
+    let theirs = load_lines(core.program_headers());
+    if theirs != ours {
+        bail!(
+            "/proc/vmcore's PT_LOADs differ from our elfcorehdr's:\nplan:\n  {}\n/proc/vmcore:\n  {}",
+            ours.join("\n  "),
+            theirs.join("\n  ")
+        );
+    }
+    Ok(format!(
+        "classic: /proc/vmcore has the {} PT_LOADs of our elfcorehdr at {addr:#x} ({want}):\n    {}",
+        ours.len(),
+        ours.join("\n    ")
+    ))
 }
 
 /// stdout of a command that must succeed.
@@ -660,6 +823,35 @@ mod tests {
             [3, 3, 0]
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn classic_checks_compare_plan_and_vmcore() {
+        let phdrs = [
+            elfcorehdr::ProgramHeader::note(0x3000, 0x3000, 0x170),
+            elfcorehdr::ProgramHeader::load(
+                0x10_0000,
+                0xffff_8880_0010_0000,
+                0x10_0000,
+                0x1000,
+                0x1000,
+            ),
+        ];
+        let mut head = Vec::new();
+        elfcorehdr::write_headers(&mut head, elfcorehdr::Target::x86_64(), &phdrs).unwrap();
+        let console = format!(
+            "{SAY}-a: kexec-load: kexec_file_load failed with errno 8 (BadImage): x; falling back to kexec_load\n\
+             {SAY}plan: elfcorehdr at 0x36790000, Elf64, 2 program headers:\n\
+             {SAY}plan:   PT_NOTE paddr=0x3000 vaddr=0x0 filesz=0x170 memsz=0x170\n\
+             {SAY}plan:   PT_LOAD paddr=0x100000 vaddr=0xffff888000100000 filesz=0x1000 memsz=0x1000\n\
+             Kernel panic - not syncing: sysrq\n\
+             Command line: elfcorehdr=892480K console=ttyS0\n"
+        );
+        assert!(classic_checks(&console, &head).is_ok());
+        // Another size, another address, no fallback: each is caught.
+        assert!(classic_checks(&console.replace("memsz=0x1000", "memsz=0x2000"), &head).is_err());
+        assert!(classic_checks(&console.replace("892480K", "892484K"), &head).is_err());
+        assert!(classic_checks(&console.replace("-a: ", "x: "), &head).is_err());
     }
 
     #[test]

@@ -522,16 +522,16 @@ fn file_load(
     have_initrd: bool,
 ) -> Result<Result<(), kexec_sys::Error>, Failure> {
     // A kernel that had to be unwrapped (compressed, zboot, UKI) goes to the
-    // syscall through a temporary file, as kexec-tools does.
-    let temp = TempFiles::default();
+    // syscall as an unnamed in-memory file: no path another user could plant
+    // a link at, nothing to clean up.
     let kernel_file = if plan.loadable.steps.is_empty() {
         open(kernel_path)?
     } else {
-        temp.write("kernel", &plan.loadable.kernel)?
+        memory_file("kernel", &plan.loadable.kernel)?
     };
     let initrd_file = match (&cli.initrd, &plan.loadable.embedded_initrd) {
         (Some(p), _) if have_initrd => Some(open(p)?),
-        (None, Some(embedded)) => Some(temp.write("initrd", embedded)?),
+        (None, Some(embedded)) => Some(memory_file("initrd", embedded)?),
         _ => None,
     };
     let cmdline = CString::new(plan.cmdline.clone())
@@ -540,15 +540,34 @@ fn file_load(
     if plan.on_crash {
         flags |= KexecFileFlags::ON_CRASH;
     }
-    if cli.debug {
-        flags |= KexecFileFlags::DEBUG;
+    let load = |flags: KexecFileFlags| {
+        kexec_sys::kexec_file_load(
+            kernel_file.as_fd(),
+            initrd_file.as_ref().map(|f| f.as_fd()),
+            &cmdline,
+            flags,
+        )
+    };
+    let mut result = if cli.debug {
+        load(flags | KexecFileFlags::DEBUG)
+    } else {
+        load(flags)
+    };
+    // KEXEC_FILE_DEBUG is new in Linux 6.8; older kernels refuse the unknown
+    // flag with EINVAL, which must not turn -d into a failed (or, with -a,
+    // a classic) load.
+    if cli.debug
+        && result
+            .as_ref()
+            .err()
+            .and_then(kexec_sys::Error::kind)
+            .is_some_and(|k| k == kexec_sys::ErrorKind::InvalidArgument)
+    {
+        eprintln!(
+            "kexec-load: the kernel refused KEXEC_FILE_DEBUG (EINVAL; it is new in Linux 6.8); loading again without it"
+        );
+        result = load(flags);
     }
-    let result = kexec_sys::kexec_file_load(
-        kernel_file.as_fd(),
-        initrd_file.as_ref().map(|f| f.as_fd()),
-        &cmdline,
-        flags,
-    );
     if result.is_ok() && cli.debug {
         eprintln!("kexec-load: loaded with kexec_file_load");
     }
@@ -559,27 +578,19 @@ fn open(path: &Path) -> Result<File, Failure> {
     File::open(path).map_err(|e| refused(format!("{}: {e}", path.display())))
 }
 
-/// Temporary files removed when dropped.
-#[derive(Default)]
-struct TempFiles {
-    paths: std::cell::RefCell<Vec<PathBuf>>,
-}
-
-impl TempFiles {
-    fn write(&self, what: &str, bytes: &[u8]) -> Result<File, Failure> {
-        let path = std::env::temp_dir().join(format!("kexec-load-{}-{what}", std::process::id()));
-        std::fs::write(&path, bytes).map_err(|e| refused(format!("{}: {e}", path.display())))?;
-        self.paths.borrow_mut().push(path.clone());
-        open(&path)
-    }
-}
-
-impl Drop for TempFiles {
-    fn drop(&mut self) {
-        for p in self.paths.borrow().iter() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
+/// `bytes` in an unnamed in-memory file (memfd_create(2)), for the file
+/// syscall, which takes a file descriptor and reads it from its start.
+fn memory_file(what: &str, bytes: &[u8]) -> Result<File, Failure> {
+    use std::io::Write;
+    let fd = rustix::fs::memfd_create(
+        format!("kexec-load-{what}"),
+        rustix::fs::MemfdFlags::CLOEXEC,
+    )
+    .map_err(|e| refused(format!("memfd_create for the {what}: {e}")))?;
+    let mut file = File::from(fd);
+    file.write_all(bytes)
+        .map_err(|e| refused(format!("writing the {what} to its memfd: {e}")))?;
+    Ok(file)
 }
 
 /// The architecture this tool runs on, in kexec-image's terms.

@@ -2,7 +2,6 @@
 //! (synthetic dumps), and, with the `fixture-tests` feature, `ps --json` and `sym` on real
 //! fixture dumps against drgn's answers (`vmcore-introspect/tests/oracle/*.json`).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use vmcore_reader::synth::{SynthKernel, SynthRecord};
@@ -50,17 +49,17 @@ fn a_dump_without_kallsyms_in_vmcoreinfo_says_so() {
 }
 
 #[cfg(feature = "fixture-tests")]
-fn fixture(rel: &str) -> PathBuf {
+fn fixture(rel: &str) -> std::path::PathBuf {
     let root = std::env::var_os("KDUMP_FIXTURES")
         .expect("KDUMP_FIXTURES must name the fixture folder (cargo xtask fixtures)");
-    let p = PathBuf::from(root).join(rel);
+    let p = std::path::PathBuf::from(root).join(rel);
     assert!(p.exists(), "fixture file missing: {}", p.display());
     p
 }
 
 #[cfg(feature = "fixture-tests")]
 fn oracle(name: &str) -> serde_json::Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../vmcore-introspect/tests/oracle")
         .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()

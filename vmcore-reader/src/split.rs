@@ -258,3 +258,83 @@ impl PhysMemory for SplitSet {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::cast_possible_truncation,
+        reason = "tests build small constants: block numbers below 64 as bytes"
+    )]
+    use super::*;
+    use crate::synth::KdumpBuilder;
+
+    /// A whole 64-block dump, each block filled with its number + 1.
+    fn whole() -> Vec<u8> {
+        let mut b = KdumpBuilder::new(64);
+        for pfn in 0..64u64 {
+            b.blocks.insert(pfn, Some(vec![pfn as u8 + 1; 4096]));
+        }
+        b.build()
+    }
+
+    /// `file` with its sub-header (at block 1, x86_64 layout) saying `split = 1` and `range`.
+    fn as_part(mut file: Vec<u8>, range: (u64, u64)) -> Vec<u8> {
+        let sub = 4096;
+        file[sub + 12..sub + 16].copy_from_slice(&1i32.to_le_bytes());
+        for (at, v) in [(16, range.0), (24, range.1), (80, range.0), (88, range.1)] {
+            file[sub + at..sub + at + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        file
+    }
+
+    /// The first part of a set holds the first descriptors of the whole dump: read alone,
+    /// it has its range and nothing else.
+    #[test]
+    fn a_part_alone_reports_only_its_range() {
+        let d = Dump::from_bytes(as_part(whole(), (0, 24))).unwrap();
+        assert_eq!(d.kdump().unwrap().split_range(), Some((0, 24)));
+        assert_eq!(d.kdump().unwrap().dumpable_blocks(), 24);
+        assert_eq!(d.kdump().unwrap().dumpable_blocks_in_dump(), 64);
+        assert_eq!(d.present_ranges(), vec![(0, 24 * 4096)]);
+        assert_eq!(d.memory_ranges(), vec![(0, 24 * 4096)]);
+        let mut b = vec![0u8; 4096];
+        d.read_phys(23 * 4096, &mut b).unwrap();
+        assert!(b.iter().all(|&x| x == 24));
+        assert_eq!(d.page_state(24 * 4096).unwrap(), PageState::NotInDump);
+        assert!(matches!(
+            d.read_phys(30 * 4096, &mut b),
+            Err(Error::NotInDump { .. })
+        ));
+        let c = d.page_counts().unwrap();
+        assert_eq!((c.present, c.excluded), (24, 0));
+    }
+
+    #[test]
+    fn a_range_past_max_mapnr_is_refused() {
+        let e = Dump::from_bytes(as_part(whole(), (10, 65))).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BadField {
+                    field: "kdump_sub_header.end_pfn",
+                    value: 65,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = Dump::from_bytes(as_part(whole(), (20, 10))).unwrap_err();
+        assert!(matches!(e, Error::BadField { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn no_parts_is_an_error() {
+        assert!(matches!(
+            SplitSet::from_parts(Vec::new()),
+            Err(Error::SplitSet {
+                field: "number of parts",
+                ..
+            })
+        ));
+    }
+}

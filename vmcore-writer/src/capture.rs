@@ -530,19 +530,20 @@ struct SplitPart<'b> {
 /// makedumpfile (`calculate_end_pfn_by_splitblock`) balances the same weight, but in whole
 /// `--splitblock-size` blocks (1 GiB by default, so a small dump goes to the first file
 /// whole); this balances to the pfn.
-pub fn split_ranges(
-    bitmap2: &[Vec<u8>],
+pub fn split_ranges<B: AsRef<[u8]>>(
+    bitmap2: &[B],
     cycle: u64,
     max_mapnr: u64,
     parts: usize,
 ) -> Vec<(u64, u64)> {
-    let total: u64 = bitmap2.iter().map(|b| count_bits(b)).sum();
+    let total: u64 = bitmap2.iter().map(|b| count_bits(b.as_ref())).sum();
     let n = u64::try_from(parts.max(1)).unwrap_or(u64::MAX);
     let mut out = Vec::with_capacity(parts.max(1));
     let mut start = 0u64;
     let mut seen = 0u64;
     let mut k = 1u64;
     'walk: for (c, b2) in bitmap2.iter().enumerate() {
+        let b2 = b2.as_ref();
         let base = u64::try_from(c).unwrap_or(u64::MAX).saturating_mul(cycle);
         for i in set_bits(b2, u64::try_from(b2.len()).unwrap_or(0).saturating_mul(8)) {
             if k >= n {
@@ -611,9 +612,8 @@ pub fn capture_split(
         bitmaps.push(selector.cycle(&map, s, e, &mut base));
     }
     base.time_classify = t0.elapsed();
-    let b2s: Vec<Vec<u8>> = bitmaps.iter().map(|(_, b2)| b2.clone()).collect();
+    let b2s: Vec<&[u8]> = bitmaps.iter().map(|(_, b2)| b2.as_slice()).collect();
     let cuts = split_ranges(&b2s, cycle, map.max_mapnr, sinks.len());
-    drop(b2s);
     let per = (opts.threads.max(1) / sinks.len()).max(1);
     // Every part has the same `disk_dump_header` (makedumpfile's `store_splitting_info`
     // compares them byte for byte), so the time is taken once.

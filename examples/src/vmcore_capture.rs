@@ -296,8 +296,17 @@ fn run_split(cli: &Cli, opts: &CaptureOptions) -> Result<i32, String> {
     }
     let dump = Dump::open_read(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
     let mut sinks = Vec::with_capacity(outs.len());
-    for path in outs {
-        sinks.push(FileSink::new(create(path, cli.force)?, cli.limit));
+    for (i, path) in outs.iter().enumerate() {
+        match create(path, cli.force) {
+            Ok(f) => sinks.push(FileSink::new(f, cli.limit)),
+            Err(e) => {
+                // Leave no empty parts behind: the files made so far are our own, just created.
+                for made in &outs[..i] {
+                    let _ = std::fs::remove_file(made);
+                }
+                return Err(e);
+            }
+        }
     }
     let mut refs: Vec<&mut (dyn vmcore_writer::Sink + Send)> = sinks
         .iter_mut()

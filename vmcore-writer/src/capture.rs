@@ -524,12 +524,19 @@ struct SplitPart<'b> {
     bitmaps: &'b [(Vec<u8>, Vec<u8>)],
 }
 
+/// Every boundary between two parts of a split dump is a multiple of this many pfns.
+///
+/// crash (`diskdump.c`, the `valid_pages` table of a split part) counts a part's bitmap 2 in
+/// 64-bit words from its `start_pfn`, so it reads a part that starts inside a word at the
+/// wrong descriptors; makedumpfile's boundaries are whole split blocks, always aligned.
+pub const SPLIT_ALIGN: u64 = 64;
+
 /// Pfn ranges `[start, end)` for `parts` files covering `[0, max_mapnr)`, each holding about
 /// the same number of dumpable pfns (set bits of bitmap 2, given per cycle of `cycle` pfns).
 ///
 /// makedumpfile (`calculate_end_pfn_by_splitblock`) balances the same weight, but in whole
 /// `--splitblock-size` blocks (1 GiB by default, so a small dump goes to the first file
-/// whole); this balances to the pfn.
+/// whole); this balances to [`SPLIT_ALIGN`] pfns.
 pub fn split_ranges<B: AsRef<[u8]>>(
     bitmap2: &[B],
     cycle: u64,
@@ -553,7 +560,9 @@ pub fn split_ranges<B: AsRef<[u8]>>(
             seen += 1;
             let pfn = base + i;
             while k < n && seen * n >= total * k {
-                let end = (pfn + 1).min(max_mapnr);
+                let end = (pfn + 1)
+                    .next_multiple_of(SPLIT_ALIGN)
+                    .clamp(start, max_mapnr);
                 out.push((start, end));
                 start = end;
                 k += 1;
@@ -1648,20 +1657,22 @@ mod tests {
         assert_eq!(c.user, 8);
     }
 
-    /// Ranges cover `[0, max_mapnr)` in order and each holds about `1/n` of the set bits,
-    /// across cycles and with the bits bunched at one end.
+    /// Ranges cover `[0, max_mapnr)` in order, every boundary a multiple of
+    /// [`SPLIT_ALIGN`], each holding about `1/n` of the set bits, across cycles and with the
+    /// bits bunched at one end.
     #[test]
     fn split_ranges_balance_the_dumpable_pages() {
-        // Two cycles of 64 pfns: the first with 8 set bits, the second full.
-        let b2 = vec![vec![0x01u8; 8], vec![0xffu8; 8]];
-        let r = split_ranges(&b2, 64, 128, 3);
+        // Two cycles of 4096 pfns: the first with one pfn in eight set, the second full.
+        let b2 = vec![vec![0x01u8; 512], vec![0xffu8; 512]];
+        let r = split_ranges(&b2, 4096, 8192, 3);
         assert_eq!(r.len(), 3);
-        assert_eq!((r[0].0, r[2].1), (0, 128));
+        assert_eq!((r[0].0, r[2].1), (0, 8192));
         assert!(r.windows(2).all(|w| w[0].1 == w[1].0));
+        assert!(r.iter().all(|&(s, _)| s % SPLIT_ALIGN == 0), "{r:?}");
         let weight = |(s, e): (u64, u64)| {
             (s..e)
                 .filter(|&p| {
-                    let (c, i) = (p / 64, p % 64);
+                    let (c, i) = (p / 4096, p % 4096);
                     b2[usize::try_from(c).unwrap()][usize::try_from(i / 8).unwrap()]
                         & (1 << (i % 8))
                         != 0
@@ -1669,14 +1680,15 @@ mod tests {
                 .count()
         };
         let w: Vec<usize> = r.iter().map(|&x| weight(x)).collect();
-        assert_eq!(w.iter().sum::<usize>(), 72);
-        assert!(w.iter().all(|&n| (23..=25).contains(&n)), "{w:?}");
+        assert_eq!(w.iter().sum::<usize>(), 512 + 4096);
+        // A third each, to within one aligned block of set bits.
+        assert!(w.iter().all(|&n| n.abs_diff(1536) <= 64), "{w:?}");
         // Nothing dumpable: the last part takes the whole range, the others are empty.
         let r = split_ranges(&[vec![0u8; 8]], 64, 64, 2);
         assert_eq!(r, vec![(0, 0), (0, 64)]);
-        // More parts than pages: part k ends where k/n of the weight is reached, so some
-        // parts are empty and none holds two pages.
-        let r = split_ranges(&[vec![0b101u8]], 64, 8, 4);
-        assert_eq!(r, vec![(0, 1), (1, 1), (1, 3), (3, 8)]);
+        // More parts than aligned blocks: some parts are empty, boundaries stay aligned,
+        // and the ranges still end at max_mapnr.
+        let r = split_ranges(&[vec![0b101u8; 16]], 128, 100, 4);
+        assert_eq!(r, vec![(0, 64), (64, 64), (64, 100), (100, 100)]);
     }
 }

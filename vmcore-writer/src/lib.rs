@@ -18,8 +18,8 @@ mod reassemble;
 pub mod sink;
 
 pub use capture::{
-    CaptureOptions, CaptureStats, OutputFormat, PFN_EXCLUDED, Phase, Progress, capture,
-    capture_split, split_ranges,
+    CaptureOptions, CaptureStats, OutputFormat, PFN_EXCLUDED, Phase, Progress, SPLIT_ALIGN,
+    capture, capture_split, split_ranges,
 };
 pub use classify::{ExcludedCounts, PageClass, PageLayout, level};
 pub use codec::{Codec, PageCompressor};

@@ -7,6 +7,8 @@
 //! vmcore-capture -F [-c|-l|-p|-z|-E] [-d LEVEL[,LEVEL...]] ... VMCORE > STREAM
 //! vmcore-capture -R DUMPFILE < STREAM
 //! vmcore-capture --dump-dmesg VMCORE LOGFILE
+//! vmcore-capture [-c|-l|-p|-z] [-d LEVEL] --split VMCORE DUMPFILE1 DUMPFILE2 [DUMPFILE3 ...]
+//! vmcore-capture --reassemble DUMPFILE1 DUMPFILE2 [DUMPFILE3 ...] DUMPFILE
 //! ```
 //! Ours: `--progress` (a bar on a terminal, plain lines otherwise) and `--stats-json FILE`.
 //! Exit codes follow makedumpfile: 0 when the dump is complete, 1 on any failure (an
@@ -102,8 +104,16 @@ struct Cli {
     /// Write statistics as JSON to FILE.
     #[arg(long = "stats-json", value_name = "FILE")]
     stats_json: Option<PathBuf>,
-    /// VMCORE [DUMPFILE], or DUMPFILE alone with -R.
-    #[arg(value_name = "FILES", num_args = 1..=2, required = true)]
+    /// Write the dump into the DUMPFILEs, one pfn range of about equal weight each
+    /// (kdump-compressed; `--num-threads` threads are shared among the files).
+    #[arg(long = "split", conflicts_with_all = ["flatten", "elf", "rearrange", "dump_dmesg"])]
+    split: bool,
+    /// Join the parts DUMPFILE1 DUMPFILE2... of a split dump into the last DUMPFILE.
+    #[arg(long = "reassemble", conflicts_with_all = ["flatten", "elf", "codec", "rearrange", "dump_dmesg", "split"])]
+    reassemble: bool,
+    /// VMCORE [DUMPFILE], DUMPFILE alone with -R, VMCORE DUMPFILE1 DUMPFILE2... with
+    /// --split, DUMPFILE1 DUMPFILE2... DUMPFILE with --reassemble.
+    #[arg(value_name = "FILES", num_args = 1.., required = true)]
     files: Vec<PathBuf>,
 }
 
@@ -234,6 +244,9 @@ fn run(cli: &Cli) -> Result<i32, String> {
         }
         return Ok(0);
     }
+    if cli.reassemble {
+        return run_reassemble(cli);
+    }
     if cli.dump_dmesg {
         let [vmcore, log] = cli.files.as_slice() else {
             return Err("--dump-dmesg takes VMCORE LOGFILE".into());
@@ -250,6 +263,8 @@ fn run(cli: &Cli) -> Result<i32, String> {
     let (vmcore, out) = match (cli.flatten, cli.files.as_slice()) {
         (true, [v]) => (v, None),
         (false, [v, o]) => (v, Some(o)),
+        // `--split` takes its files below, once the options are known.
+        (false, [v, o, ..]) if cli.split => (v, Some(o)),
         (true, _) => return Err("-F takes VMCORE only; the stream goes to stdout".into()),
         (false, _) => return Err("VMCORE and DUMPFILE are needed".into()),
     };
@@ -280,6 +295,9 @@ fn run(cli: &Cli) -> Result<i32, String> {
         threads,
         ..CaptureOptions::default()
     };
+    if cli.split {
+        return run_split(cli, &opts);
+    }
     let started = Instant::now();
     // No whole-file mapping: a mapped /proc/vmcore costs page tables for all of the old
     // memory and its pages count in the resident set, which the capture kernel's small
@@ -408,6 +426,106 @@ fn run(cli: &Cli) -> Result<i32, String> {
         eprintln!(
             "vmcore-capture: the dumpfile is saved ({} bytes).",
             stats.bytes_out
+        );
+    }
+    Ok(0)
+}
+
+/// `--split VMCORE DUMPFILE1 DUMPFILE2...`: one kdump-compressed file per range, written by
+/// [`vmcore_writer::capture_split`].
+fn run_split(cli: &Cli, opts: &CaptureOptions) -> Result<i32, String> {
+    let [vmcore, outs @ ..] = cli.files.as_slice() else {
+        return Err("--split takes VMCORE DUMPFILE1 DUMPFILE2...".into());
+    };
+    if outs.len() < 2 {
+        return Err("--split takes VMCORE and at least two DUMPFILEs".into());
+    }
+    let dump = Dump::open_read(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
+    let mut sinks = Vec::with_capacity(outs.len());
+    for (i, path) in outs.iter().enumerate() {
+        match create(path, cli.force) {
+            Ok(f) => sinks.push(FileSink::new(f, cli.limit)),
+            Err(e) => {
+                // Leave no empty parts behind: the files made so far are our own, just created.
+                for made in &outs[..i] {
+                    let _ = std::fs::remove_file(made);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut refs: Vec<&mut (dyn vmcore_writer::Sink + Send)> = sinks
+        .iter_mut()
+        .map(|s| s as &mut (dyn vmcore_writer::Sink + Send))
+        .collect();
+    let mut bar = Bar::new(cli.progress && cli.message_level & msg::PROGRESS != 0);
+    // The bar follows the first file; the others advance at about the same pace.
+    let mut report = |i: usize, p: &Progress| {
+        if i == 0 {
+            bar.update(p);
+        }
+    };
+    let result = vmcore_writer::capture_split(&dump, opts, &mut refs, &mut report);
+    bar.finish();
+    let parts = result.map_err(|e| format!("{}: {e}", vmcore.display()))?;
+    let mut code = 0;
+    for (path, ((start, end), stats)) in outs.iter().zip(&parts) {
+        if stats.incomplete {
+            if cli.message_level & msg::ERROR != 0 {
+                eprintln!(
+                    "vmcore-capture: {} is incomplete (kept, marked incomplete): {}",
+                    path.display(),
+                    stats.stopped_by.as_deref().unwrap_or("unknown reason")
+                );
+            }
+            code = 1;
+        } else if cli.message_level & msg::REPORT != 0 {
+            eprintln!(
+                "vmcore-capture: {}: pfns {start:#x}..{end:#x}, {} pages written, {} bytes",
+                path.display(),
+                stats.pages_written,
+                stats.bytes_out
+            );
+        }
+    }
+    if code == 0 && cli.message_level & msg::COMMON != 0 {
+        let names: Vec<String> = outs.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "vmcore-capture: the dumpfiles are saved to {}.",
+            names.join(", ")
+        );
+    }
+    Ok(code)
+}
+
+/// `--reassemble DUMPFILE1 DUMPFILE2... DUMPFILE`: the parts, checked to be one split
+/// dump, joined by [`vmcore_writer::reassemble`].
+fn run_reassemble(cli: &Cli) -> Result<i32, String> {
+    let [parts @ .., out] = cli.files.as_slice() else {
+        return Err("--reassemble takes DUMPFILE1 DUMPFILE2... DUMPFILE".into());
+    };
+    if parts.len() < 2 {
+        return Err("--reassemble takes at least two parts and the DUMPFILE to write".into());
+    }
+    let set = vmcore_reader::SplitSet::open(parts).map_err(|e| e.to_string())?;
+    let mut sink = FileSink::new(create(out, cli.force)?, cli.limit);
+    let r = vmcore_writer::reassemble(&set, &mut sink)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    if r.incomplete {
+        if cli.message_level & msg::ERROR != 0 {
+            eprintln!(
+                "vmcore-capture: {}: a part is incomplete; {} pages lost (kept, marked incomplete)",
+                out.display(),
+                r.lost
+            );
+        }
+        return Ok(1);
+    }
+    if cli.message_level & msg::COMMON != 0 {
+        eprintln!(
+            "vmcore-capture: the dumpfile is saved to {} ({} bytes).",
+            out.display(),
+            r.bytes_out
         );
     }
     Ok(0)
@@ -585,6 +703,12 @@ mod tests {
         assert!(parse(&["-d", "32", "in", "out"]).is_err());
         assert!(parse(&["-E", "-z", "in", "out"]).is_err());
         assert!(parse(&["--dump-dmesg", "in", "log"]).unwrap().dump_dmesg);
+        let c = parse(&["-l", "-d", "31", "--split", "in", "p1", "p2", "p3"]).unwrap();
+        assert!(c.split && c.lzo && c.files.len() == 4);
+        let c = parse(&["--reassemble", "p1", "p2", "out"]).unwrap();
+        assert!(c.reassemble && c.files.len() == 3);
+        assert!(parse(&["--split", "-E", "in", "p1", "p2"]).is_err());
+        assert!(parse(&["--reassemble", "-l", "p1", "p2", "out"]).is_err());
     }
 
     #[test]

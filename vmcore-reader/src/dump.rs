@@ -305,6 +305,42 @@ impl Dump {
         }
     }
 
+    /// Block `pfn` of a kdump-compressed dump as the file stores it (codec flags and
+    /// stored bytes, not decompressed), for copying pages between dumps without
+    /// recompressing them (`--reassemble`); `None` when this file stores no data for it (a
+    /// hole, an excluded page, another part's range, or not a kdump-compressed dump).
+    pub fn stored_block(&self, pfn: u64) -> Result<Option<crate::kdump::StoredBlock>> {
+        use crate::kdump::StoredBlock;
+        let Body::Kdump(k) = &self.body else {
+            return Ok(None);
+        };
+        let BlockState::Dumped(i) = k.block_state(pfn) else {
+            return Ok(None);
+        };
+        let d = k.desc(i, &self.source)?;
+        if d.offset == 0 && k.is_incomplete() {
+            return Ok(Some(StoredBlock::Lost));
+        }
+        if k.is_zero_desc(&d) {
+            return Ok(Some(StoredBlock::Zero));
+        }
+        if u64::from(d.size) > k.block_size() || d.size == 0 {
+            return Err(Error::BadField {
+                field: "page_desc.size",
+                offset: k.desc_offset(i),
+                value: u64::from(d.size),
+                expected: "1 ..= block_size",
+            });
+        }
+        let bytes = self
+            .source
+            .read_vec("page data", d.offset, u64::from(d.size))?;
+        Ok(Some(StoredBlock::Data {
+            flags: d.flags,
+            bytes,
+        }))
+    }
+
     /// Byte order of the dumped machine.
     pub fn endian(&self) -> Endian {
         match &self.body {
@@ -422,7 +458,7 @@ impl Dump {
             Body::Kdump(k) => {
                 for pfn in 0..k.max_mapnr {
                     match k.block_state(pfn) {
-                        BlockState::Hole => {}
+                        BlockState::Hole | BlockState::OtherPart => {}
                         BlockState::Excluded => c.excluded += 1,
                         BlockState::Dumped(i) => {
                             let d = k.desc(i, &self.source)?;
@@ -554,7 +590,7 @@ impl PhysMemory for Dump {
                 Where::Absent { .. } => PageState::NotInDump,
             },
             Body::Kdump(k) => match k.block_state(paddr / self.page_size) {
-                BlockState::Hole => PageState::NotInDump,
+                BlockState::Hole | BlockState::OtherPart => PageState::NotInDump,
                 BlockState::Excluded => PageState::Excluded,
                 BlockState::Dumped(i) => {
                     let d = k.desc(i, &self.source)?;
@@ -602,7 +638,9 @@ impl PhysMemory for Dump {
                     let within = at % bs;
                     let n = min_len(bs - within, want);
                     match k.block_state(pfn) {
-                        BlockState::Hole => return Err(Error::NotInDump { paddr: at }),
+                        BlockState::Hole | BlockState::OtherPart => {
+                            return Err(Error::NotInDump { paddr: at });
+                        }
                         BlockState::Excluded => {
                             let Excluded::Fill(v) = excluded else {
                                 return Err(Error::Excluded { paddr: at });

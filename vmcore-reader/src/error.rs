@@ -38,6 +38,18 @@ pub enum Error {
         /// The first 16 bytes.
         found: [u8; 16],
     },
+    /// The files given as one split set (`makedumpfile --split`) do not belong together.
+    #[error("split dump {file}: {field} is {found}, expected {expected}")]
+    SplitSet {
+        /// The part that does not fit (as given to [`crate::SplitSet::open`]).
+        file: std::path::PathBuf,
+        /// The header field that differs, or the range check that fails.
+        field: &'static str,
+        /// What this file holds.
+        found: String,
+        /// What the set needs.
+        expected: String,
+    },
     /// A header field holds a value the format does not allow.
     #[error("{field} at offset {offset:#x} is {value:#x}, expected {expected}")]
     BadField {

@@ -339,6 +339,24 @@ pub(crate) enum BlockState {
     Hole,
     Excluded,
     Dumped(u64),
+    /// Part of the dump, but stored in another file of a split set (`--split`).
+    OtherPart,
+}
+
+/// One block as a kdump-compressed file stores it (see `Dump::stored_block`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredBlock {
+    /// The descriptor points at the shared zero block.
+    Zero,
+    /// The dump is incomplete and this block was not written (descriptor offset 0).
+    Lost,
+    /// Stored bytes and the descriptor's codec flags (0: raw).
+    Data {
+        /// `page_desc.flags`.
+        flags: u32,
+        /// The stored (compressed or raw) bytes, `page_desc.size` of them.
+        bytes: Vec<u8>,
+    },
 }
 
 /// A parsed kdump-compressed dump.
@@ -355,6 +373,10 @@ pub struct KdumpFile {
     /// Set bits of bitmap 2 before each 4096-bit chunk.
     rank: Vec<u64>,
     dumpable: u64,
+    /// `[start_pfn, end_pfn)` of a part of a split set (`split != 0`).
+    split: Option<(u64, u64)>,
+    /// Set bits of bitmap 2 before `start_pfn`: a part's descriptors start with its range.
+    first_index: u64,
     desc_start: u64,
     zero_page: Option<u64>,
     /// VMCOREINFO text copied into the header area.
@@ -442,6 +464,23 @@ impl KdumpFile {
             }
             _ => None,
         };
+        // A part of a split set (makedumpfile `--split`, `write_kdump_header`): every part
+        // holds both whole bitmaps and reserves descriptors for every dumpable pfn, but
+        // writes the descriptors and data of `[start_pfn, end_pfn)` only, the first at
+        // the start of the descriptor area.
+        let split = if sub.split != 0 {
+            if sub.start_pfn > sub.end_pfn || sub.end_pfn > max_mapnr {
+                return Err(Error::BadField {
+                    field: "kdump_sub_header.end_pfn",
+                    offset: bs,
+                    value: sub.end_pfn,
+                    expected: "start_pfn <= end_pfn <= max_mapnr",
+                });
+            }
+            Some((sub.start_pfn, sub.end_pfn))
+        } else {
+            None
+        };
         let mut f = KdumpFile {
             header,
             sub,
@@ -450,12 +489,17 @@ impl KdumpFile {
             bitmap2,
             rank,
             dumpable: count,
+            split,
+            first_index: 0,
             desc_start,
             zero_page: None,
             vmcoreinfo,
             notes,
             cache: Mutex::new(vec![None; CACHE_SLOTS]),
         };
+        if let Some((start, _)) = split {
+            f.first_index = f.set_before(start);
+        }
         // makedumpfile writes one shared zero block right after the descriptors (dump level
         // bit 1); every zero pfn's descriptor points at it.
         // A descriptor pointing at an all-zero raw block there reads as zero by content,
@@ -476,9 +520,58 @@ impl KdumpFile {
         u64::from(self.header.block_size)
     }
 
-    /// Number of blocks stored (set bits in bitmap 2).
+    /// Number of blocks stored (set bits in bitmap 2; for a part of a split set, the
+    /// blocks of its range).
     pub fn dumpable_blocks(&self) -> u64 {
+        match self.split {
+            Some((_, end)) => self.set_before(end) - self.first_index,
+            None => self.dumpable,
+        }
+    }
+
+    /// Number of blocks the whole dump stores (set bits in bitmap 2), for a part of a split
+    /// set too.
+    pub fn dumpable_blocks_in_dump(&self) -> u64 {
         self.dumpable
+    }
+
+    /// Bitmap 1 ("not a hole"), `ceil(max_mapnr / 8)` bytes, LSB first.
+    pub fn bitmap1(&self) -> &[u8] {
+        &self.bitmap1
+    }
+
+    /// Bitmap 2 ("dumpable"), `ceil(max_mapnr / 8)` bytes, LSB first; for a part of a
+    /// split set, that of the whole dump.
+    pub fn bitmap2(&self) -> &[u8] {
+        &self.bitmap2
+    }
+
+    /// `[start_pfn, end_pfn)` of this file when it is one part of a split set
+    /// (`makedumpfile --split`); `None` for a whole dump.
+    pub fn split_range(&self) -> Option<(u64, u64)> {
+        self.split
+    }
+
+    /// Set bits of bitmap 2 below `pfn` (at most `max_mapnr`).
+    fn set_before(&self, pfn: u64) -> u64 {
+        let pfn = pfn.min(self.max_mapnr);
+        let chunk = pfn / RANK_BITS;
+        let Some(&r) = usize::try_from(chunk).ok().and_then(|c| self.rank.get(c)) else {
+            return self.dumpable;
+        };
+        let start = chunk * (RANK_BYTES as u64);
+        let byte = pfn >> 3;
+        let whole = (start..byte)
+            .filter_map(|i| usize::try_from(i).ok().and_then(|i| self.bitmap2.get(i)))
+            .map(|b| u64::from(b.count_ones()))
+            .sum::<u64>();
+        let part = usize::try_from(byte)
+            .ok()
+            .and_then(|i| self.bitmap2.get(i))
+            .map_or(0, |b| {
+                u64::from((b & ((1u8 << (pfn & 7)) - 1)).count_ones())
+            });
+        r + whole + part
     }
 
     /// Whether the dump is marked incomplete.
@@ -497,6 +590,11 @@ impl KdumpFile {
         if pfn >= self.max_mapnr {
             return BlockState::Hole;
         }
+        if let Some((start, end)) = self.split {
+            if pfn < start || pfn >= end {
+                return BlockState::OtherPart;
+            }
+        }
         if !Self::bit(&self.bitmap2, pfn) {
             return if Self::bit(&self.bitmap1, pfn) {
                 BlockState::Excluded
@@ -513,7 +611,13 @@ impl KdumpFile {
             .map(|b| u64::from(b.count_ones()))
             .sum::<u64>();
         r += u64::from((self.bitmap2[byte] & ((1u8 << (pfn & 7)) - 1)).count_ones());
-        BlockState::Dumped(r)
+        BlockState::Dumped(r - self.first_index)
+    }
+
+    /// File offset of descriptor `index` (saturating: for error reports).
+    pub(crate) fn desc_offset(&self, index: u64) -> u64 {
+        self.desc_start
+            .saturating_add(index.saturating_mul(PAGE_DESC_SIZE))
     }
 
     pub(crate) fn desc(&self, index: u64, src: &Source) -> Result<PageDesc> {
@@ -622,11 +726,13 @@ impl KdumpFile {
     }
 
     /// Ranges of blocks `[start, end)` with bit `which` (1 or 2) set.
+    /// A part of a split set reports its own range only.
     pub(crate) fn runs(&self, second: bool) -> Vec<(u64, u64)> {
         let map = if second { &self.bitmap2 } else { &self.bitmap1 };
+        let (lo, hi) = self.split.unwrap_or((0, self.max_mapnr));
         let mut out = Vec::new();
         let mut start = None;
-        for pfn in 0..self.max_mapnr {
+        for pfn in lo..hi {
             let set = Self::bit(map, pfn);
             match (set, start) {
                 (true, None) => start = Some(pfn),
@@ -638,7 +744,7 @@ impl KdumpFile {
             }
         }
         if let Some(s) = start {
-            out.push((s, self.max_mapnr));
+            out.push((s, hi));
         }
         out
     }

@@ -18,6 +18,7 @@ mod kernel;
 mod mmap;
 pub mod printk;
 mod source;
+mod split;
 #[cfg(any(test, feature = "synth"))]
 #[doc(hidden)]
 pub mod synth;
@@ -30,3 +31,4 @@ pub use dump::{
 pub use error::{Error, Result};
 pub use kernel::{Kernel, KernelInfo, Translation};
 pub use printk::{KernelLog, LogKind, LogRecord, read_log};
+pub use split::SplitSet;

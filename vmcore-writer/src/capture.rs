@@ -478,10 +478,234 @@ pub fn capture(
     sink: &mut dyn Sink,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<CaptureStats> {
+    let kernel = Kernel::new(dump).ok();
+    let (map, layout, ranges) = prepare(dump, kernel.as_ref(), opts)?;
+    let selector = Selector {
+        kernel: kernel.as_ref(),
+        layout,
+        ranges,
+        threads: opts.threads.max(1),
+    };
+    let cycle = cycle_len(opts);
+    let mut stats = CaptureStats {
+        max_mapnr: map.max_mapnr,
+        page_size: map.ps,
+        ..CaptureStats::default()
+    };
+    match opts.format {
+        OutputFormat::Kdump(codec) => write_kdump(
+            dump,
+            kernel.as_ref(),
+            &map,
+            &selector,
+            opts,
+            codec,
+            cycle,
+            sink,
+            progress,
+            &mut stats,
+            None,
+        )?,
+        OutputFormat::Elf => write_elf(
+            dump, &map, &selector, opts, cycle, sink, progress, &mut stats,
+        )?,
+    }
+    stats.bytes_out = sink.written();
+    Ok(stats)
+}
+
+fn cycle_len(opts: &CaptureOptions) -> u64 {
+    (opts.cycle_pfns.max(1 << 15) / (1 << 15)) * (1 << 15)
+}
+
+/// One file of a split dump: its pfn range and the bitmaps of the whole dump, per cycle.
+struct SplitPart<'b> {
+    range: (u64, u64),
+    bitmaps: &'b [(Vec<u8>, Vec<u8>)],
+}
+
+/// Every boundary between two parts of a split dump is a multiple of this many pfns.
+///
+/// crash (`diskdump.c`, the `valid_pages` table of a split part) counts a part's bitmap 2 in
+/// 64-bit words from its `start_pfn`, so it reads a part that starts inside a word at the
+/// wrong descriptors; makedumpfile's boundaries are whole split blocks, always aligned.
+pub const SPLIT_ALIGN: u64 = 64;
+
+/// Pfn ranges `[start, end)` for `parts` files covering `[0, max_mapnr)`, each holding about
+/// the same number of dumpable pfns (set bits of bitmap 2, given per cycle of `cycle` pfns).
+///
+/// makedumpfile (`calculate_end_pfn_by_splitblock`) balances the same weight, but in whole
+/// `--splitblock-size` blocks (1 GiB by default, so a small dump goes to the first file
+/// whole); this balances to [`SPLIT_ALIGN`] pfns.
+pub fn split_ranges<B: AsRef<[u8]>>(
+    bitmap2: &[B],
+    cycle: u64,
+    max_mapnr: u64,
+    parts: usize,
+) -> Vec<(u64, u64)> {
+    let total: u64 = bitmap2.iter().map(|b| count_bits(b.as_ref())).sum();
+    let n = u64::try_from(parts.max(1)).unwrap_or(u64::MAX);
+    let mut out = Vec::with_capacity(parts.max(1));
+    let mut start = 0u64;
+    let mut seen = 0u64;
+    let mut k = 1u64;
+    'walk: for (c, b2) in bitmap2.iter().enumerate() {
+        let b2 = b2.as_ref();
+        let base = u64::try_from(c).unwrap_or(u64::MAX).saturating_mul(cycle);
+        for i in set_bits(b2, u64::try_from(b2.len()).unwrap_or(0).saturating_mul(8)) {
+            if k >= n {
+                break 'walk;
+            }
+            // Part k ends after the pfn that brings it to k/n of the weight.
+            seen += 1;
+            let pfn = base + i;
+            while k < n && seen * n >= total * k {
+                let end = (pfn + 1)
+                    .next_multiple_of(SPLIT_ALIGN)
+                    .clamp(start, max_mapnr);
+                out.push((start, end));
+                start = end;
+                k += 1;
+            }
+        }
+    }
+    while k < n {
+        out.push((start, start));
+        k += 1;
+    }
+    out.push((start, max_mapnr));
+    out
+}
+
+/// Captures `dump` into one kdump-compressed file per sink (`makedumpfile --split`): the
+/// pfns are cut into ranges of about the same number of dumpable pages
+/// ([`split_ranges`]); every file holds the whole dump's headers and bitmaps and the pages
+/// of its range, and a [`vmcore_reader::SplitSet`] (or `makedumpfile --reassemble`) reads
+/// them as one dump. The bitmaps are classified once; then one writer thread per file
+/// writes its range, each with `threads / files` compression threads (at least one;
+/// makedumpfile refuses `--num-threads` with `--split`). Returns each file's range and
+/// statistics (the classification counts, which describe the whole dump, are in every
+/// entry).
+pub fn capture_split(
+    dump: &Dump,
+    opts: &CaptureOptions,
+    sinks: &mut [&mut (dyn Sink + Send)],
+    progress: &mut (dyn FnMut(usize, &Progress) + Send),
+) -> Result<Vec<((u64, u64), CaptureStats)>> {
+    let OutputFormat::Kdump(codec) = opts.format else {
+        return Err(Error::Options("--split writes kdump-compressed files only"));
+    };
+    if sinks.len() < 2 {
+        return Err(Error::Options("--split needs at least two output files"));
+    }
+    let kernel = Kernel::new(dump).ok();
+    let (map, layout, ranges) = prepare(dump, kernel.as_ref(), opts)?;
+    let selector = Selector {
+        kernel: kernel.as_ref(),
+        layout,
+        ranges,
+        threads: opts.threads.max(1),
+    };
+    let cycle = cycle_len(opts);
+    let mut base = CaptureStats {
+        max_mapnr: map.max_mapnr,
+        page_size: map.ps,
+        ..CaptureStats::default()
+    };
+    let t0 = Instant::now();
+    let ncycles = map.max_mapnr.div_ceil(cycle).max(1);
+    let mut bitmaps = Vec::with_capacity(to_len("cycles", ncycles)?);
+    for c in 0..ncycles {
+        let s = c * cycle;
+        let e = (s + cycle).min(map.max_mapnr);
+        bitmaps.push(selector.cycle(&map, s, e, &mut base));
+    }
+    base.time_classify = t0.elapsed();
+    let b2s: Vec<&[u8]> = bitmaps.iter().map(|(_, b2)| b2.as_slice()).collect();
+    let cuts = split_ranges(&b2s, cycle, map.max_mapnr, sinks.len());
+    let per = (opts.threads.max(1) / sinks.len()).max(1);
+    // Every part has the same `disk_dump_header` (makedumpfile's `store_splitting_info`
+    // compares them byte for byte), so the time is taken once.
+    let crash_time = kernel
+        .as_ref()
+        .and_then(|k| k.info().crash_time().ok().flatten());
+    let timestamp = opts.timestamp.or(crash_time.map(|t| (t, 0))).or_else(|| {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Some((d.as_secs(), u64::from(d.subsec_micros())))
+    });
+    let part_opts = CaptureOptions {
+        threads: per,
+        timestamp,
+        ..opts.clone()
+    };
+    let progress = std::sync::Mutex::new(progress);
+    let results: Vec<Result<CaptureStats>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = sinks
+            .iter_mut()
+            .zip(&cuts)
+            .enumerate()
+            .map(|(i, (sink, &range))| {
+                let (map, selector, part_opts, bitmaps, progress, base, kernel) = (
+                    &map,
+                    &selector,
+                    &part_opts,
+                    &bitmaps,
+                    &progress,
+                    &base,
+                    kernel.as_ref(),
+                );
+                sc.spawn(move || {
+                    let mut stats = base.clone();
+                    stats.pages_in_memory = 0;
+                    let part = SplitPart { range, bitmaps };
+                    let mut report = |p: &Progress| {
+                        if let Ok(mut f) = progress.lock() {
+                            f(i, p);
+                        }
+                    };
+                    let sink: &mut dyn Sink = &mut **sink;
+                    write_kdump(
+                        dump,
+                        kernel,
+                        map,
+                        selector,
+                        part_opts,
+                        codec,
+                        cycle,
+                        sink,
+                        &mut report,
+                        &mut stats,
+                        Some(&part),
+                    )?;
+                    stats.bytes_out = sink.written();
+                    stats.time_classify = base.time_classify;
+                    Ok(stats)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    cuts.into_iter()
+        .zip(results)
+        .map(|(r, s)| s.map(|s| (r, s)))
+        .collect()
+}
+
+/// What both capture paths need first: the input map (with `max_mapnr` lowered to the
+/// mem_map's end as makedumpfile does) and the page layout and mem_map ranges for the level.
+fn prepare(
+    dump: &Dump,
+    kernel: Option<&Kernel<'_>>,
+    opts: &CaptureOptions,
+) -> Result<(InputMap, Option<PageLayout>, Vec<MemMapRange>)> {
     if opts.dump_level > 31 {
         return Err(Error::Options("dump level must be 0 ..= 31"));
     }
-    let kernel = Kernel::new(dump).ok();
     let ps = dump.page_size();
     if !ps.is_power_of_two() || !(512..=1 << 20).contains(&ps) {
         return Err(Error::BadValue {
@@ -500,7 +724,7 @@ pub fn capture(
     let mut ranges = Vec::new();
     let wants_walk =
         opts.dump_level & (level::CACHE | level::CACHE_PRIVATE | level::USER | level::FREE) != 0;
-    if let Some(k) = &kernel {
+    if let Some(k) = kernel {
         match PageLayout::from_info(k.info(), opts.dump_level, long, big) {
             Ok(l) if opts.dump_level & level::FREE != 0 && !l.can_find_free() => {
                 // Kernels before 2.6.38 without PG_buddy in VMCOREINFO need the free-list
@@ -531,37 +755,7 @@ pub fn capture(
     if let Some(end) = ranges.iter().map(|r| r.end).max() {
         map.max_mapnr = map.max_mapnr.min(end);
     }
-    let selector = Selector {
-        kernel: kernel.as_ref(),
-        layout,
-        ranges,
-        threads: opts.threads.max(1),
-    };
-    let cycle = (opts.cycle_pfns.max(1 << 15) / (1 << 15)) * (1 << 15);
-    let mut stats = CaptureStats {
-        max_mapnr: map.max_mapnr,
-        page_size: ps,
-        ..CaptureStats::default()
-    };
-    match opts.format {
-        OutputFormat::Kdump(codec) => write_kdump(
-            dump,
-            kernel.as_ref(),
-            &map,
-            &selector,
-            opts,
-            codec,
-            cycle,
-            sink,
-            progress,
-            &mut stats,
-        )?,
-        OutputFormat::Elf => write_elf(
-            dump, &map, &selector, opts, cycle, sink, progress, &mut stats,
-        )?,
-    }
-    stats.bytes_out = sink.written();
-    Ok(stats)
+    Ok((map, layout, ranges))
 }
 
 #[allow(
@@ -579,6 +773,7 @@ fn write_kdump(
     sink: &mut dyn Sink,
     progress: &mut dyn FnMut(&Progress),
     stats: &mut CaptureStats,
+    part: Option<&SplitPart<'_>>,
 ) -> Result<()> {
     let ps = map.ps;
     let ws = word_size(dump);
@@ -633,6 +828,7 @@ fn write_kdump(
         dump_level: u32::from(opts.dump_level),
         vmcoreinfo: vmci,
         note: (note_off, notes.len() as u64),
+        split: part.map(|p| p.range),
     };
     // Header first, marked incomplete until the end.
     let mut head = header.encode_main();
@@ -655,7 +851,11 @@ fn write_kdump(
     for c in 0..ncycles {
         let s = c * cycle;
         let e = (s + cycle).min(map.max_mapnr);
-        let (b1, b2) = sel.cycle(map, s, e, stats);
+        let (b1, b2) = match part {
+            // A split part holds the bitmaps of the whole dump, classified once for all.
+            Some(p) => p.bitmaps[to_len("cycle", c)?].clone(),
+            None => sel.cycle(map, s, e, stats),
+        };
         stats.pages_in_memory += count_bits(&b1);
         dumpable += count_bits(&b2);
         if stop.is_none() {
@@ -667,7 +867,7 @@ fn write_kdump(
                 stop = Some(format!("writing bitmap 1: {err}"));
             }
         }
-        if ncycles == 1 {
+        if ncycles == 1 && part.is_none() {
             kept = Some(b2);
         }
         progress(&Progress {
@@ -692,6 +892,23 @@ fn write_kdump(
         .map_err(write_err("page descriptors", desc_off))?;
     let shared_zero = opts.dump_level & level::ZERO != 0;
     let mut data_cursor = data_start;
+    // A part writes the pages of its own range, its first descriptor at `desc_off`.
+    let (lo, hi) = part.map_or((0, map.max_mapnr), |p| p.range);
+    let part_pages = match part {
+        Some(p) => p
+            .bitmaps
+            .iter()
+            .enumerate()
+            .try_fold(0u64, |n, (c, (_, b2))| {
+                let s = mul("cycle", u64::try_from(c).unwrap_or(u64::MAX), cycle)?;
+                Ok::<u64, Error>(
+                    n + set_bits(b2, b2.len() as u64 * 8)
+                        .filter(|&i| (lo..hi).contains(&(s + i)))
+                        .count() as u64,
+                )
+            })?,
+        None => dumpable,
+    };
     let zero_desc = encode_desc(order, data_start, header.block_size, 0);
     if shared_zero {
         if let Err(e) = sink.write_at(data_start, &vec![0u8; map.ps_len]) {
@@ -732,15 +949,22 @@ fn write_kdump(
             for c in 0..ncycles {
                 let s = c * cycle;
                 let e = (s + cycle).min(map.max_mapnr);
-                let b2 = match kept.take() {
-                    Some(b) => b,
-                    None => {
+                if e <= lo || s >= hi {
+                    continue;
+                }
+                let b2 = match (kept.take(), part) {
+                    (Some(b), _) => b,
+                    (None, Some(p)) => p.bitmaps[min_len(c, p.bitmaps.len() - 1)].1.clone(),
+                    (None, None) => {
                         let mut scratch = CaptureStats::default();
                         sel.cycle(map, s, e, &mut scratch).1
                     }
                 };
                 let mut group = Vec::with_capacity(batch);
                 for i in set_bits(&b2, e - s) {
+                    if !(lo..hi).contains(&(s + i)) {
+                        continue;
+                    }
                     group.push(s + i);
                     if group.len() == batch {
                         if stop.load(std::sync::atomic::Ordering::Relaxed)
@@ -828,7 +1052,7 @@ fn write_kdump(
                 progress(&Progress {
                     phase: Phase::Write,
                     done,
-                    total: dumpable,
+                    total: part_pages,
                     written: out.sink.written(),
                 });
             }
@@ -1431,5 +1655,40 @@ mod tests {
         apply_spills(&mut b, 0, 16, &[(8, (PageClass::User, 1 << 20))], &mut c);
         assert_eq!(b, [0xff, 0]);
         assert_eq!(c.user, 8);
+    }
+
+    /// Ranges cover `[0, max_mapnr)` in order, every boundary a multiple of
+    /// [`SPLIT_ALIGN`], each holding about `1/n` of the set bits, across cycles and with the
+    /// bits bunched at one end.
+    #[test]
+    fn split_ranges_balance_the_dumpable_pages() {
+        // Two cycles of 4096 pfns: the first with one pfn in eight set, the second full.
+        let b2 = vec![vec![0x01u8; 512], vec![0xffu8; 512]];
+        let r = split_ranges(&b2, 4096, 8192, 3);
+        assert_eq!(r.len(), 3);
+        assert_eq!((r[0].0, r[2].1), (0, 8192));
+        assert!(r.windows(2).all(|w| w[0].1 == w[1].0));
+        assert!(r.iter().all(|&(s, _)| s % SPLIT_ALIGN == 0), "{r:?}");
+        let weight = |(s, e): (u64, u64)| {
+            (s..e)
+                .filter(|&p| {
+                    let (c, i) = (p / 4096, p % 4096);
+                    b2[usize::try_from(c).unwrap()][usize::try_from(i / 8).unwrap()]
+                        & (1 << (i % 8))
+                        != 0
+                })
+                .count()
+        };
+        let w: Vec<usize> = r.iter().map(|&x| weight(x)).collect();
+        assert_eq!(w.iter().sum::<usize>(), 512 + 4096);
+        // A third each, to within one aligned block of set bits.
+        assert!(w.iter().all(|&n| n.abs_diff(1536) <= 64), "{w:?}");
+        // Nothing dumpable: the last part takes the whole range, the others are empty.
+        let r = split_ranges(&[vec![0u8; 8]], 64, 64, 2);
+        assert_eq!(r, vec![(0, 0), (0, 64)]);
+        // More parts than aligned blocks: some parts are empty, boundaries stay aligned,
+        // and the ranges still end at max_mapnr.
+        let r = split_ranges(&[vec![0b101u8; 16]], 128, 100, 4);
+        assert_eq!(r, vec![(0, 64), (64, 64), (64, 100), (100, 100)]);
     }
 }

@@ -69,6 +69,9 @@ pub struct KdumpHeader {
     pub vmcoreinfo: (u64, u64),
     /// `offset_note`, `size_note`.
     pub note: (u64, u64),
+    /// `split = 1` and `[start_pfn, end_pfn)` for one part of a split dump (makedumpfile
+    /// `write_kdump_header`: the 32-bit-or-long fields saturate, the `_64` ones are exact).
+    pub split: Option<(u64, u64)>,
 }
 
 impl KdumpHeader {
@@ -126,6 +129,18 @@ impl KdumpHeader {
         put(o, &mut b, offs[7], 8, self.note.0);
         put(o, &mut b, offs[8], l, self.note.1);
         put(o, &mut b, offs[13], 8, self.max_mapnr);
+        if let Some((start, end)) = self.split {
+            let long_max = if l == 8 {
+                u64::MAX
+            } else {
+                u64::from(u32::MAX)
+            };
+            put(o, &mut b, offs[2], 4, 1);
+            put(o, &mut b, offs[3], l, start.min(long_max));
+            put(o, &mut b, offs[4], l, end.min(long_max));
+            put(o, &mut b, offs[11], 8, start);
+            put(o, &mut b, offs[12], 8, end);
+        }
         b
     }
 }
@@ -174,6 +189,7 @@ mod tests {
                     dump_level: 31,
                     vmcoreinfo: (4200, 300),
                     note: (4196, 500),
+                    split: Some((0x1000, 0x1_2345_6789)),
                 };
                 let main = h.encode_main();
                 let p = parse_header(&main).unwrap();
@@ -190,6 +206,10 @@ mod tests {
                 assert_eq!(s.note, Some((4196, 500)));
                 assert_eq!(s.dump_level, 31);
                 assert_eq!(s.phys_base, 0x100_0000);
+                assert_eq!(
+                    (s.split, s.start_pfn, s.end_pfn),
+                    (1, 0x1000, 0x1_2345_6789)
+                );
             }
         }
     }

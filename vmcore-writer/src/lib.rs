@@ -14,12 +14,15 @@ mod error;
 pub mod fuzz;
 pub mod kdump;
 pub mod lzo;
+mod reassemble;
 pub mod sink;
 
 pub use capture::{
-    CaptureOptions, CaptureStats, OutputFormat, PFN_EXCLUDED, Phase, Progress, capture,
+    CaptureOptions, CaptureStats, OutputFormat, PFN_EXCLUDED, Phase, Progress, SPLIT_ALIGN,
+    capture, capture_split, split_ranges,
 };
 pub use classify::{ExcludedCounts, PageClass, PageLayout, level};
 pub use codec::{Codec, PageCompressor};
 pub use error::{Error, Result};
+pub use reassemble::{ReassembleStats, reassemble};
 pub use sink::{FileSink, FlatSink, Rebuilt, Sink, VecSink, rebuild};

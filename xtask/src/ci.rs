@@ -31,6 +31,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     // Every published crate packages and its packaged sources build on their
     // own, in dependency order (cargo resolves the workspace's unpublished
     // crates through a temporary local registry).
+    forget_packaged_sources()?;
     step(cargo().args(["package", "--workspace", "--exclude", "xtask", "--locked"]))?;
     // The published crates with Debian stable's rustc, offline from a vendor tree.
     crate::msrv::run_msrv(&[])?;
@@ -57,11 +58,55 @@ pub fn run(_args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The cargo feature that compiles a crate's tests on real fixtures.
-const FIXTURE_FEATURE: &str = "fixture-tests";
+/// Removes the sources cargo unpacked from earlier `cargo package` runs' local
+/// registries (`$CARGO_HOME/registry/src/-<hash>/<crate>-<version>`, a folder
+/// without a host name). Cargo unpacks a crate of a given version once per
+/// registry and reuses it, so a second run from the same checkout would verify
+/// a crate against its dependencies' sources as they were the first time.
+fn forget_packaged_sources() -> Result<()> {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(h) => std::path::PathBuf::from(h),
+        None => {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        }
+    };
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return Ok(());
+    };
+    let ours: Vec<String> = workspace_packages()?
+        .into_iter()
+        .map(|(name, version)| format!("{name}-{version}"))
+        .collect();
+    for reg in registries.flatten() {
+        if !reg.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for krate in std::fs::read_dir(reg.path())?.flatten() {
+            if ours.contains(&krate.file_name().to_string_lossy().into_owned()) {
+                std::fs::remove_dir_all(krate.path())?;
+            }
+        }
+    }
+    Ok(())
+}
 
-/// Workspace packages that declare `feature`, from `cargo metadata`.
-fn packages_with_feature(feature: &str) -> Result<Vec<String>> {
+/// The workspace's packages as (name, version), from `cargo metadata`.
+fn workspace_packages() -> Result<Vec<(String, String)>> {
+    let meta = metadata()?;
+    Ok(meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_owned(),
+                p["version"].as_str()?.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+fn metadata() -> Result<serde_json::Value> {
     let out = cargo()
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .output()?;
@@ -71,7 +116,15 @@ fn packages_with_feature(feature: &str) -> Result<Vec<String>> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The cargo feature that compiles a crate's tests on real fixtures.
+const FIXTURE_FEATURE: &str = "fixture-tests";
+
+/// Workspace packages that declare `feature`, from `cargo metadata`.
+fn packages_with_feature(feature: &str) -> Result<Vec<String>> {
+    let meta = metadata()?;
     let mut names: Vec<String> = meta["packages"]
         .as_array()
         .into_iter()

@@ -69,6 +69,8 @@ pub struct KdumpHeader {
     pub vmcoreinfo: (u64, u64),
     /// `offset_note`, `size_note`.
     pub note: (u64, u64),
+    /// `offset_eraseinfo`, `size_eraseinfo` (0, 0: none).
+    pub eraseinfo: (u64, u64),
 }
 
 impl KdumpHeader {
@@ -125,6 +127,8 @@ impl KdumpHeader {
         put(o, &mut b, offs[6], l, self.vmcoreinfo.1);
         put(o, &mut b, offs[7], 8, self.note.0);
         put(o, &mut b, offs[8], l, self.note.1);
+        put(o, &mut b, offs[9], 8, self.eraseinfo.0);
+        put(o, &mut b, offs[10], l, self.eraseinfo.1);
         put(o, &mut b, offs[13], 8, self.max_mapnr);
         b
     }
@@ -174,6 +178,7 @@ mod tests {
                     dump_level: 31,
                     vmcoreinfo: (4200, 300),
                     note: (4196, 500),
+                    eraseinfo: (0, 0),
                 };
                 let main = h.encode_main();
                 let p = parse_header(&main).unwrap();

@@ -3,7 +3,7 @@
 //! runs makedumpfile today.
 //!
 //! ```text
-//! vmcore-capture [-c|-l|-p|-z] [-E] [-d LEVEL[,LEVEL...]] [--num-threads N] [--message-level N] [-L SIZE] VMCORE DUMPFILE
+//! vmcore-capture [-c|-l|-p|-z] [-E] [-d LEVEL[,LEVEL...]] [--config FILTERFILE] [--num-threads N] [--message-level N] [-L SIZE] VMCORE DUMPFILE
 //! vmcore-capture -F [-c|-l|-p|-z|-E] [-d LEVEL[,LEVEL...]] ... VMCORE > STREAM
 //! vmcore-capture -R DUMPFILE < STREAM
 //! vmcore-capture --dump-dmesg VMCORE LOGFILE

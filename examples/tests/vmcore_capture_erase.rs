@@ -168,6 +168,29 @@ fn erases_what_makedumpfile_erases() {
     assert_eq!(ours_d.eraseinfo().unwrap().unwrap(), ERASEINFO.as_bytes());
     let elf_d = Dump::open(&ours_elf).unwrap();
     assert_eq!(same_but_erased(&plain_d, &elf_d, &ranges), 2);
+    // makedumpfile -E puts the text in an ERASEINFO note; so do we.
+    assert_eq!(elf_d.eraseinfo().unwrap().unwrap(), ERASEINFO.as_bytes());
+    // The flattened stream (-F to stdout) goes through the same page path.
+    let flat = t.0.join("ours.flat");
+    let fo = Command::new(env!("CARGO_BIN_EXE_vmcore-capture"))
+        .args([
+            "-F",
+            "-l",
+            "-d",
+            "31",
+            "--message-level",
+            "0",
+            "--config",
+            conf_s,
+        ])
+        .arg(&input)
+        .stdout(std::fs::File::create(&flat).unwrap())
+        .status()
+        .unwrap();
+    assert!(fo.success());
+    let flat_d = Dump::open(&flat).unwrap();
+    assert_eq!(same_but_erased(&plain_d, &flat_d, &ranges), 2);
+    assert_eq!(flat_d.eraseinfo().unwrap().unwrap(), ERASEINFO.as_bytes());
 
     // makedumpfile with the debug vmlinux, same input, flags and filter.
     let md = t.0.join("md.kdump");

@@ -371,10 +371,22 @@ impl Dump {
     }
 
     /// The eraseinfo text of a kdump-compressed dump (`kdump_sub_header.offset_eraseinfo`,
-    /// `size_eraseinfo`, header version 5 and later: makedumpfile's lines
+    /// `size_eraseinfo`, header version 5 and later) or of an ELF dump (its `ERASEINFO`
+    /// note): makedumpfile's lines
     /// `erase EXPR size N` / `erase EXPR nullify` saying what `--config` erased), if any.
     pub fn eraseinfo(&self) -> Result<Option<Vec<u8>>> {
         let Body::Kdump(k) = &self.body else {
+            // ELF (`makedumpfile -E`): the text is the descriptor of an `ERASEINFO` note
+            // (makedumpfile `write_elf_eraseinfo`).
+            let endian = self.endian();
+            for (off, data) in self.note_segments() {
+                for n in Notes::with_base(data, endian, off) {
+                    let n = n?;
+                    if n.name == b"ERASEINFO" && n.n_type == 0 {
+                        return Ok(Some(n.desc.to_vec()));
+                    }
+                }
+            }
             return Ok(None);
         };
         match k.sub.eraseinfo {

@@ -1361,7 +1361,8 @@ fn write_elf(
     }
     stats.time_classify = t0.elapsed();
     let t1 = Instant::now();
-    let notes = notes_copy(dump);
+    let mut notes = notes_copy(dump);
+    notes.extend_from_slice(&opts.erase.elf_note(dump.endian() == Endian::Big));
     let mut built = DumpFileBuilder::new(target)
         .segments(loads.clone())
         .incomplete(true)

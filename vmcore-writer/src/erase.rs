@@ -51,6 +51,33 @@ impl Erase {
         self.ranges.is_empty() && self.eraseinfo.is_empty()
     }
 
+    /// The `ERASEINFO` ELF note holding the text, as makedumpfile adds it to the `PT_NOTE`
+    /// of `-E` output (`write_elf_eraseinfo`: `n_namesz` 10, `n_type` 0, name and text each
+    /// padded to 4 bytes); empty when there is no text or it does not fit a note.
+    pub fn elf_note(&self, big_endian: bool) -> Vec<u8> {
+        let Ok(descsz) = u32::try_from(self.eraseinfo.len()) else {
+            return Vec::new();
+        };
+        if descsz == 0 {
+            return Vec::new();
+        }
+        let word = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut n = Vec::with_capacity(24 + self.eraseinfo.len() + 3);
+        n.extend_from_slice(&word(10));
+        n.extend_from_slice(&word(descsz));
+        n.extend_from_slice(&word(0));
+        n.extend_from_slice(b"ERASEINFO\0\0\0");
+        n.extend_from_slice(&self.eraseinfo);
+        n.resize(n.len().next_multiple_of(4), 0);
+        n
+    }
+
     /// Whether any range overlaps `[paddr, paddr + len)`.
     pub fn touches(&self, paddr: u64, len: u64) -> bool {
         let end = paddr.saturating_add(len);
@@ -115,5 +142,16 @@ mod tests {
         assert_eq!(&page[0x800..0x808], &[0u8; 8]);
         assert_eq!(page[0x808], 0xaa);
         assert_eq!(page.iter().filter(|&&b| b != 0xaa).count(), 10);
+    }
+
+    #[test]
+    fn elf_note_is_makedumpfiles_layout() {
+        let e = Erase::new(Vec::new(), b"erase a size 1\n".to_vec());
+        let n = e.elf_note(false);
+        assert_eq!(&n[..12], &[10, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&n[12..24], b"ERASEINFO\0\0\0");
+        assert_eq!(&n[24..39], b"erase a size 1\n");
+        assert_eq!(n.len(), 40);
+        assert!(Erase::default().elf_note(true).is_empty());
     }
 }

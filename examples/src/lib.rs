@@ -4,6 +4,7 @@
 
 pub mod crashkernel;
 pub mod files;
+pub mod filter;
 pub mod kdump_config;
 pub mod kexec_load;
 pub mod size;

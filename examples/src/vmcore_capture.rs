@@ -3,7 +3,7 @@
 //! runs makedumpfile today.
 //!
 //! ```text
-//! vmcore-capture [-c|-l|-p|-z] [-E] [-d LEVEL[,LEVEL...]] [--num-threads N] [--message-level N] [-L SIZE] VMCORE DUMPFILE
+//! vmcore-capture [-c|-l|-p|-z] [-E] [-d LEVEL[,LEVEL...]] [--config FILTERFILE] [--num-threads N] [--message-level N] [-L SIZE] VMCORE DUMPFILE
 //! vmcore-capture -F [-c|-l|-p|-z|-E] [-d LEVEL[,LEVEL...]] ... VMCORE > STREAM
 //! vmcore-capture -R DUMPFILE < STREAM
 //! vmcore-capture --dump-dmesg VMCORE LOGFILE
@@ -101,6 +101,10 @@ struct Cli {
     /// Overwrite DUMPFILE (or LOGFILE) when it already exists.
     #[arg(short = 'f')]
     force: bool,
+    /// Erase what makedumpfile's filter FILE (`erase SYMBOL size N | nullify`) names, resolved
+    /// through the dump's own kallsyms, and record it in the dump's eraseinfo.
+    #[arg(long = "config", value_name = "FILTERFILE", conflicts_with_all = ["rearrange", "dump_dmesg", "split", "reassemble"])]
+    config: Option<PathBuf>,
     /// Write statistics as JSON to FILE.
     #[arg(long = "stats-json", value_name = "FILE")]
     stats_json: Option<PathBuf>,
@@ -303,6 +307,30 @@ fn run(cli: &Cli) -> Result<i32, String> {
     // memory and its pages count in the resident set, which the capture kernel's small
     // memory cannot afford; the writer maps one small window per batch instead.
     let dump = Dump::open_read(vmcore).map_err(|e| format!("{}: {e}", vmcore.display()))?;
+    let mut erased = Vec::new();
+    if let Some(path) = &cli.config {
+        let commands = crate::filter::read(path)?;
+        let kernel = Kernel::new(&dump).map_err(|e| format!("{}: {e}", vmcore.display()))?;
+        let syms = vmcore_introspect::Kallsyms::from_kernel(&kernel)
+            .map_err(|e| format!("{}: kallsyms: {e}", vmcore.display()))?;
+        let (erase, list) =
+            crate::filter::resolve(&path.display().to_string(), &commands, &kernel, &syms)?;
+        if cli.message_level & msg::COMMON != 0 {
+            for e in &list {
+                eprintln!(
+                    "vmcore-capture: erase {} (line {}): {} bytes at vaddr {:#x} paddr {:#x}{}",
+                    e.symbol,
+                    e.line,
+                    e.size,
+                    e.vaddr,
+                    e.paddr,
+                    if e.nullify { ", zeroed (nullify)" } else { "" }
+                );
+            }
+        }
+        opts.erase = erase;
+        erased = list;
+    }
     let mut attempt = 0;
     let (stats, nospace) = loop {
         let level = levels.get(attempt).copied().unwrap_or(first);
@@ -369,7 +397,7 @@ fn run(cli: &Cli) -> Result<i32, String> {
         }
     };
     if let Some(path) = &cli.stats_json {
-        let j = stats_json(
+        let mut j = stats_json(
             &stats,
             cli,
             codec,
@@ -377,6 +405,17 @@ fn run(cli: &Cli) -> Result<i32, String> {
             opts.dump_level,
             started.elapsed().as_secs_f64(),
         );
+        j["erased"] = erased
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "line": e.line,
+                    "symbol": e.symbol,
+                    "paddr": e.paddr,
+                    "size": e.size,
+                })
+            })
+            .collect();
         // Metadata, not dump data: it follows the umask, but it replaces the path itself
         // (a new file renamed over it), never writing through a link.
         crate::files::replace(
@@ -708,6 +747,8 @@ mod tests {
         let c = parse(&["--reassemble", "p1", "p2", "out"]).unwrap();
         assert!(c.reassemble && c.files.len() == 3);
         assert!(parse(&["--split", "-E", "in", "p1", "p2"]).is_err());
+        // Erasing is not carried into split parts (yet): refused, not ignored.
+        assert!(parse(&["--split", "--config", "f.conf", "in", "p1", "p2"]).is_err());
         assert!(parse(&["--reassemble", "-l", "p1", "p2", "out"]).is_err());
     }
 

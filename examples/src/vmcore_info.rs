@@ -145,6 +145,14 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
         .and_then(|i| i.osrelease().map(str::to_owned))
         .or_else(|| kdump.map(|k| k.header.utsname[2].clone()));
     let crash_time = info.as_ref().and_then(|i| i.crash_time().ok().flatten());
+    // What makedumpfile's (or vmcore-capture's) `--config` erased, one `erase ...` line each.
+    let eraseinfo: Value = match dump.eraseinfo().map_err(|e| e.to_string())? {
+        Some(t) => String::from_utf8_lossy(&t)
+            .lines()
+            .map(|l| Value::String(l.to_owned()))
+            .collect(),
+        None => Value::Null,
+    };
     Ok(json!({
         "file": path.display().to_string(),
         "format": dump.format().name(),
@@ -189,6 +197,7 @@ pub fn describe(path: &std::path::Path) -> Result<Value, String> {
             "excluded": counts.excluded,
             "lost": counts.lost,
         },
+        "eraseinfo": eraseinfo,
         "vmcoreinfo": vmcoreinfo,
     }))
 }
@@ -306,6 +315,12 @@ fn text(v: &Value) -> String {
         show(&p["excluded"]),
         show(&p["lost"])
     );
+    if let Some(e) = v["eraseinfo"].as_array() {
+        let _ = writeln!(s, "eraseinfo ({} lines):", e.len());
+        for l in e {
+            let _ = writeln!(s, "  {}", l.as_str().unwrap_or(""));
+        }
+    }
     if let Some(m) = v["vmcoreinfo"].as_object() {
         let _ = writeln!(s, "VMCOREINFO ({} keys):", m.len());
         for (k, val) in m {

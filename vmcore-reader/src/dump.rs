@@ -94,6 +94,9 @@ enum Body {
     Kdump(Box<KdumpFile>),
 }
 
+/// The largest eraseinfo text [`Dump::eraseinfo`] reads.
+pub const MAX_ERASEINFO: u64 = 16 << 20;
+
 /// An open dump of any format.
 pub struct Dump {
     source: Source,
@@ -401,6 +404,40 @@ impl Dump {
             return Ok(k.vmcoreinfo.clone());
         }
         Ok(None)
+    }
+
+    /// The eraseinfo text of a kdump-compressed dump (`kdump_sub_header.offset_eraseinfo`,
+    /// `size_eraseinfo`, header version 5 and later) or of an ELF dump (its `ERASEINFO`
+    /// note): makedumpfile's lines
+    /// `erase EXPR size N` / `erase EXPR nullify` saying what `--config` erased), if any.
+    pub fn eraseinfo(&self) -> Result<Option<Vec<u8>>> {
+        let Body::Kdump(k) = &self.body else {
+            // ELF (`makedumpfile -E`): the text is the descriptor of an `ERASEINFO` note
+            // (makedumpfile `write_elf_eraseinfo`).
+            let endian = self.endian();
+            for (off, data) in self.note_segments() {
+                for n in Notes::with_base(data, endian, off) {
+                    let n = n?;
+                    if n.name == b"ERASEINFO" && n.n_type == 0 {
+                        return Ok(Some(n.desc.to_vec()));
+                    }
+                }
+            }
+            return Ok(None);
+        };
+        match k.sub.eraseinfo {
+            Some((off, size)) if size > 0 && off > 0 => {
+                if size > MAX_ERASEINFO {
+                    return Err(Error::TooLarge {
+                        what: "eraseinfo",
+                        size,
+                        limit: MAX_ERASEINFO,
+                    });
+                }
+                self.source.read_vec("eraseinfo", off, size).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The CPUs' states from `NT_PRSTATUS` (and QEMU's CPU notes), in note order.

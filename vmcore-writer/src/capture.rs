@@ -24,6 +24,7 @@ use vmcore_reader::{Dump, Excluded, Kernel, PhysMemory};
 use crate::bitmap::{bit, clear, count_bits, set_bits};
 use crate::classify::{self, ExcludedCounts, MemMapRange, PageClass, PageLayout, level};
 use crate::codec::{Codec, PageCompressor, is_zero};
+use crate::erase::Erase;
 use crate::error::{Error, Result, add, min_len, mul, to_len};
 use crate::kdump::{KdumpHeader, encode_desc, sub_header_size};
 use crate::sink::Sink;
@@ -53,6 +54,9 @@ pub struct CaptureOptions {
     /// `timestamp` of the kdump header (seconds, microseconds); default: the crash time
     /// from VMCOREINFO (`CRASHTIME`), else the current time.
     pub timestamp: Option<(u64, u64)>,
+    /// Physical ranges overwritten in the output and the eraseinfo text recorded
+    /// (see [`crate::erase`]); default: nothing erased.
+    pub erase: Erase,
 }
 
 impl Default for CaptureOptions {
@@ -64,6 +68,7 @@ impl Default for CaptureOptions {
             cycle_pfns: 1 << 25,
             batch_pages: 256,
             timestamp: None,
+            erase: Erase::default(),
         }
     }
 }
@@ -221,7 +226,7 @@ impl InputMap {
         dump: &Dump,
         first: u64,
         buf: &mut [u8],
-        mut each: impl FnMut(usize, &[u8], bool),
+        mut each: impl FnMut(usize, &mut [u8], bool),
     ) {
         let whole = dump
             .read_phys_with(first * self.ps, buf, Excluded::Fill(0))
@@ -829,6 +834,7 @@ fn write_kdump(
         vmcoreinfo: vmci,
         note: (note_off, notes.len() as u64),
         split: part.map(|p| p.range),
+        eraseinfo: (0, 0),
     };
     // Header first, marked incomplete until the end.
     let mut head = header.encode_main();
@@ -1001,7 +1007,16 @@ fn write_kdump(
                         .ok()
                         .and_then(|mut v| v.pop())
                         .unwrap_or_default();
-                    compress_batch(dump, map, &pfns, pc, shared_zero, &mut run_buf, &mut b);
+                    compress_batch(
+                        dump,
+                        map,
+                        &pfns,
+                        pc,
+                        shared_zero,
+                        &opts.erase,
+                        &mut run_buf,
+                        &mut b,
+                    );
                     if res_tx.send((seq, b)).is_err() {
                         return;
                     }
@@ -1076,6 +1091,19 @@ fn write_kdump(
         // What was flushed stays valid; the header already says incomplete.
         let _ = out.sink.finish();
         return Ok(());
+    }
+    if !opts.erase.eraseinfo.is_empty() {
+        // makedumpfile `write_kdump_eraseinfo`: the text right after the page data, then
+        // the sub header pointing at it.
+        let at = out.cursor;
+        let text = &opts.erase.eraseinfo;
+        out.sink
+            .write_at(at, text)
+            .map_err(write_err("eraseinfo", at))?;
+        header.eraseinfo = (at, text.len() as u64);
+        out.sink
+            .write_at(ps, &header.encode_sub())
+            .map_err(write_err("kdump_sub_header", ps))?;
     }
     if stats.pages_unreadable > 0 {
         stats.incomplete = true;
@@ -1218,12 +1246,17 @@ impl Writer<'_> {
 /// Reads, tests and compresses the pages `pfns` into `out` (emptied first; a batch the
 /// writer is done with, so its buffers are reused rather than allocated and faulted in
 /// again).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a worker's inputs: the dump, its map, the pfns, the worker's compressor and buffers, and the two page rules (shared zero page, erasing)"
+)]
 fn compress_batch(
     dump: &Dump,
     map: &InputMap,
     pfns: &[u64],
     pc: &mut PageCompressor,
     shared_zero: bool,
+    erase: &Erase,
     run_buf: &mut Vec<u8>,
     out: &mut Batch,
 ) {
@@ -1242,9 +1275,19 @@ fn compress_batch(
         .filter(|_| span <= WINDOW_MAX)
         .and_then(|len| dump.map_phys(first * map.ps, len));
     if let Some(w) = window {
+        let mut scratch = Vec::new();
         for &pfn in pfns {
             let at = min_len((pfn - first) * map.ps, w.len());
-            add_page(out, pc, &w[at..at + ps], shared_zero);
+            let page = &w[at..at + ps];
+            if erase.touches(pfn * map.ps, map.ps) {
+                // The mapped input is read-only: erase a copy.
+                scratch.clear();
+                scratch.extend_from_slice(page);
+                erase.apply(pfn * map.ps, &mut scratch);
+                add_page(out, pc, &scratch, shared_zero);
+            } else {
+                add_page(out, pc, page, shared_zero);
+            }
         }
         return;
     }
@@ -1258,8 +1301,11 @@ fn compress_batch(
         if run_buf.len() < run * ps {
             run_buf.resize(run * ps, 0);
         }
-        map.read_run(dump, pfns[k], &mut run_buf[..run * ps], |_, page, ok| {
+        let run_pa = pfns[k] * map.ps;
+        map.read_run(dump, pfns[k], &mut run_buf[..run * ps], |j, page, ok| {
             if ok {
+                // `j < run <= pfns.len()`: a page index within the run.
+                erase.apply(run_pa + (j as u64) * map.ps, page);
                 add_page(out, pc, page, shared_zero);
             } else {
                 out.items.push(Item::Unreadable);
@@ -1539,7 +1585,8 @@ fn write_elf(
     }
     stats.time_classify = t0.elapsed();
     let t1 = Instant::now();
-    let notes = notes_copy(dump);
+    let mut notes = notes_copy(dump);
+    notes.extend_from_slice(&opts.erase.elf_note(dump.endian() == Endian::Big));
     let mut built = DumpFileBuilder::new(target)
         .segments(loads.clone())
         .incomplete(true)
@@ -1564,7 +1611,11 @@ fn write_elf(
                 chunk.at = ph.offset;
                 while pa < end {
                     let n = (end - pa).min(ELF_CHUNK - chunk.data.len() as u64);
+                    let from = chunk.data.len();
                     read_elf_piece(dump, ps, pa, n, &mut chunk);
+                    if let Some(piece) = chunk.data.get_mut(from..) {
+                        opts.erase.apply(pa, piece);
+                    }
                     pa += n;
                     if chunk.data.len() as u64 >= ELF_CHUNK || pa >= end {
                         let next_at = chunk.at + chunk.data.len() as u64;

@@ -72,6 +72,8 @@ pub struct KdumpHeader {
     /// `split = 1` and `[start_pfn, end_pfn)` for one part of a split dump (makedumpfile
     /// `write_kdump_header`: the 32-bit-or-long fields saturate, the `_64` ones are exact).
     pub split: Option<(u64, u64)>,
+    /// `offset_eraseinfo`, `size_eraseinfo` (0, 0: none).
+    pub eraseinfo: (u64, u64),
 }
 
 impl KdumpHeader {
@@ -128,6 +130,8 @@ impl KdumpHeader {
         put(o, &mut b, offs[6], l, self.vmcoreinfo.1);
         put(o, &mut b, offs[7], 8, self.note.0);
         put(o, &mut b, offs[8], l, self.note.1);
+        put(o, &mut b, offs[9], 8, self.eraseinfo.0);
+        put(o, &mut b, offs[10], l, self.eraseinfo.1);
         put(o, &mut b, offs[13], 8, self.max_mapnr);
         if let Some((start, end)) = self.split {
             let long_max = if l == 8 {
@@ -190,6 +194,7 @@ mod tests {
                     vmcoreinfo: (4200, 300),
                     note: (4196, 500),
                     split: Some((0x1000, 0x1_2345_6789)),
+                    eraseinfo: (0, 0),
                 };
                 let main = h.encode_main();
                 let p = parse_header(&main).unwrap();

@@ -8,6 +8,7 @@ pub mod bitmap;
 mod capture;
 pub mod classify;
 pub mod codec;
+pub mod erase;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -23,6 +24,7 @@ pub use capture::{
 };
 pub use classify::{ExcludedCounts, PageClass, PageLayout, level};
 pub use codec::{Codec, PageCompressor};
+pub use erase::{Erase, EraseRange};
 pub use error::{Error, Result};
 pub use reassemble::{ReassembleStats, reassemble};
 pub use sink::{FileSink, FlatSink, Rebuilt, Sink, VecSink, rebuild};

@@ -81,6 +81,8 @@ pub fn reassemble(set: &SplitSet, sink: &mut dyn Sink) -> Result<ReassembleStats
         vmcoreinfo: k0.sub.vmcoreinfo.unwrap_or((0, 0)),
         note: k0.sub.note.unwrap_or((0, 0)),
         split: None,
+        // Parts with eraseinfo are refused above.
+        eraseinfo: (0, 0),
     };
     sink.write_at(0, &header.encode_main())
         .map_err(write_err("disk_dump_header", 0))?;

@@ -340,9 +340,7 @@ pub fn check(root: &Path, facts: &Facts, keep: Keep, host: &dyn Host) -> (Estima
                     )),
                 );
             }
-            if let DumpConfig::KdumpTools { conf, .. } = cfg
-                && !conf.use_kdump
-            {
+            if matches!(cfg, DumpConfig::KdumpTools { conf, .. } if !conf.use_kdump) {
                 add(
                     Severity::Problem,
                     "kdump-tools-disabled",

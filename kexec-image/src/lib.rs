@@ -38,6 +38,9 @@ pub use plan::{
     concat_cmdline, plan, reuse_cmdline, signature_present,
 };
 
+// Not supported API: the body of a fuzz target (`fuzz/`), public so the fuzz
+// crate and the corpus replay test can call it.
+#[doc(hidden)]
 /// The fuzz target body for image parsing: parses `data` with a small
 /// decompression limit and renders the facts. Never panics.
 pub fn fuzz_parse_image(data: &[u8]) -> usize {
@@ -52,6 +55,9 @@ pub fn fuzz_parse_image(data: &[u8]) -> usize {
     }
 }
 
+// Not supported API: the body of a fuzz target (`fuzz/`), public so the fuzz
+// crate and the corpus replay test can call it.
+#[doc(hidden)]
 /// The fuzz target body for `/proc/iomem` parsing.
 pub fn fuzz_parse_iomem(data: &[u8]) -> usize {
     let text = String::from_utf8_lossy(data);

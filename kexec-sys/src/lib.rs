@@ -22,6 +22,9 @@ pub use load::{
 pub use sysfs::{CrashHotplug, CrashNotes, KexecStatus, KexecSysfs, Lockdown, VmcoreinfoLocation};
 pub use uapi::{Arch, KexecSegment, SyscallNumbers};
 
+// Not supported API: the body of a fuzz target (`fuzz/`), public so the fuzz
+// crate and the corpus replay test can call it.
+#[doc(hidden)]
 /// Replays the sysfs value parsers on arbitrary bytes (the fuzz target body).
 /// Returns how many of the parsers accepted the input.
 pub fn fuzz_sysfs_values(data: &[u8]) -> usize {

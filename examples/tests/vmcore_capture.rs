@@ -1,6 +1,9 @@
 //! `vmcore-capture` end to end on synthetic dumps: makedumpfile's option spellings, exit
 //! codes, the flattened stream through `-R`, `-L`, `--stats-json`.
 
+mod support;
+use support::Tmp;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,23 +13,6 @@ use vmcore_reader::{Dump, PageState, PhysMemory};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vmcore-capture"))
-}
-
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("vmcore-capture-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// An x86_64 ELF dump of 64 pages at 1 MiB: a pattern, with every fourth page zero.

@@ -14,6 +14,9 @@
 //! unset, a file is missing, or FUSE cannot be mounted.
 #![cfg(feature = "fixture-tests")]
 
+mod support;
+use support::Tmp;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs::File;
@@ -48,24 +51,6 @@ fn fixture(rel: &str) -> PathBuf {
     let p = PathBuf::from(root).join(rel);
     assert!(p.exists(), "fixture file missing: {}", p.display());
     p
-}
-
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p =
-            std::env::temp_dir().join(format!("vmcore-capture-eio-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A read-only filesystem of one file, `vmcore`: the bytes of `source`, except that a read

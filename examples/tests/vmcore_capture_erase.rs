@@ -10,6 +10,9 @@
     reason = "test arithmetic on page offsets of a 512 MiB dump"
 )]
 
+mod support;
+use support::Tmp;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,21 +25,6 @@ fn fixture(rel: &str) -> PathBuf {
     let p = root.join(rel);
     assert!(p.exists(), "fixture file missing: {}", p.display());
     p
-}
-
-struct Tmp(PathBuf);
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp(tag: &str) -> Tmp {
-    let p = std::env::temp_dir().join(format!("vmcore-erase-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    Tmp(p)
 }
 
 const FILTER: &str = "# what a vendor must not see\n[vmlinux]\nerase linux_banner size 64\nerase saved_command_line nullify\n";
@@ -128,7 +116,7 @@ fn erases_what_makedumpfile_erases() {
     let input = fixture("dumps/x86_64-512M/qemu-fixed.elf");
     let md_plain = fixture("dumps/x86_64-512M/md-l.kdump");
     let vmlinux = fixture("dbg/6.1.0-57-amd64/vmlinux-6.1.0-57-amd64");
-    let t = tmp("md");
+    let t = Tmp::new("md");
     let conf = t.0.join("f.conf");
     std::fs::write(&conf, FILTER).unwrap();
     let conf_s = conf.to_str().unwrap();
@@ -227,7 +215,7 @@ fn erases_what_makedumpfile_erases() {
 #[test]
 fn a_missing_symbol_is_an_error_naming_the_line() {
     let input = fixture("dumps/x86_64-512M/qemu-fixed.elf");
-    let t = tmp("miss");
+    let t = Tmp::new("miss");
     let conf = t.0.join("f.conf");
     std::fs::write(&conf, "[vmlinux]\nerase no_such_symbol_here size 8\n").unwrap();
     let out = t.0.join("out");

@@ -4,6 +4,9 @@
 //! feature; reads `$KDUMP_FIXTURES` and fails when it is unset or a file is missing.
 #![cfg(feature = "fixture-tests")]
 
+mod support;
+use support::Tmp;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -22,25 +25,10 @@ fn fixture(rel: &str) -> PathBuf {
     p
 }
 
-struct Tmp(PathBuf);
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp(tag: &str) -> Tmp {
-    let p = std::env::temp_dir().join(format!("vmcore-capture-fx-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    Tmp(p)
-}
-
 #[test]
 fn sigkill_mid_run_leaves_a_readable_incomplete_dump() {
     let input = fixture("dumps/x86_64-2G/qemu.elf");
-    let t = tmp("kill");
+    let t = Tmp::new("kill");
     let out = t.0.join("vmcore");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmcore-capture"))
         .args(["-d", "0", "--num-threads", "1", "--message-level", "0"])
@@ -95,7 +83,7 @@ fn sigkill_mid_run_leaves_a_readable_incomplete_dump() {
 fn dump_dmesg_prints_the_log_vmcore_dmesg_printed() {
     let input = fixture("dumps/x86_64-kdump-1G/proc-vmcore.elf");
     let expected = std::fs::read(fixture("dumps/x86_64-kdump-1G/vmcore-dmesg.txt")).unwrap();
-    let t = tmp("dmesg");
+    let t = Tmp::new("dmesg");
     let log = t.0.join("log");
     let st = Command::new(env!("CARGO_BIN_EXE_vmcore-capture"))
         .arg("--dump-dmesg")
@@ -166,7 +154,7 @@ fn makedumpfile(args: &[&std::ffi::OsStr]) -> (i32, String) {
 fn level_list_retries_on_enospc_and_the_limit_and_makedumpfile_reads_the_result() {
     let input = fixture("dumps/x86_64-512M/qemu.elf");
     let want_log = std::fs::read(fixture("dumps/x86_64-512M/md-dmesg.txt")).unwrap();
-    let t = tmp("retry");
+    let t = Tmp::new("retry");
     let disk = Mount::tmpfs(t.0.join("disk"), "40M");
     let run = |args: &[&str], out: &std::path::Path| {
         let o = Command::new(env!("CARGO_BIN_EXE_vmcore-capture"))

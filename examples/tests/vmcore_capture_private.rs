@@ -4,6 +4,9 @@
 //! with or without `-f`. The binary runs under `sh -c 'umask 022; exec ...'`, so the
 //! umask is the one a root shell usually has whatever the test runner's is.
 
+mod support;
+use support::Tmp;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -12,23 +15,6 @@ use std::process::{Command, Output, Stdio};
 
 use vmcore_reader::synth::{SynthKernel, SynthRecord};
 use vmcore_reader::{Dump, Kernel, read_log};
-
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("vmcore-private-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `vmcore-capture ARGS` under umask 022, with `stdin` as its input.
 fn capture_with(args: &[&OsStr], stdin: &[u8]) -> Output {

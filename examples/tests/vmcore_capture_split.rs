@@ -3,6 +3,9 @@
 //! field; and, with the `fixture-tests` feature, interoperability with makedumpfile 1.7.2 both
 //! ways on a real dump.
 
+mod support;
+use support::Tmp;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -11,28 +14,6 @@ use vmcore_reader::{Dump, Error, PageState, PhysMemory, SplitSet};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vmcore-capture"))
-}
-
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p =
-            std::env::temp_dir().join(format!("vmcore-capture-split-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn run(cmd: &mut Command) -> String {
